@@ -1,0 +1,228 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole of a Herald process's configuration: the file named by
+// --config, overridden by HERALD_* environment variables. A zero value field
+// means "use the documented default"; Load fills defaults before validation.
+type Config struct {
+	// HTTPAddr is the API listen address (HERALD_HTTP_ADDR). Default ":8080".
+	HTTPAddr string `yaml:"http_addr"`
+	// RedisURL is the log store (HERALD_REDIS_URL). Default redis://127.0.0.1:6379/0.
+	RedisURL string `yaml:"redis_url"`
+	// NATSURL is an external NATS server (HERALD_NATS_URL). Empty: the
+	// process embeds a JetStream server under DataDir/nats.
+	NATSURL string `yaml:"nats_url"`
+	// DataDir holds local state of the embedded server (HERALD_DATA_DIR). Default ./data.
+	DataDir string `yaml:"data_dir"`
+	// AllowPrivateNetworks lets callbacks reach loopback, private and
+	// link-local addresses (HERALD_ALLOW_PRIVATE_NETWORKS). Default false.
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+	// ShutdownGrace bounds how long SIGTERM waits for in-flight work. Default 25s.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// MaxBodyBytes is the largest accepted request body. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Retention is how long log entries and attempts are kept. Default 90 days.
+	Retention Duration `yaml:"retention"`
+	// KeyPrefix is prepended to every Redis key. Default "herald".
+	KeyPrefix string `yaml:"key_prefix"`
+
+	Log      LogConfig      `yaml:"log"`
+	NATS     NATSConfig     `yaml:"nats"`
+	Delivery DeliveryConfig `yaml:"delivery"`
+	Breaker  BreakerConfig  `yaml:"breaker"`
+
+	Workspaces []Workspace `yaml:"workspaces"`
+
+	// Bootstrap, from HERALD_BOOTSTRAP_WORKSPACE and HERALD_BOOTSTRAP_KEY,
+	// is applied by Load; kept so that a reload applies it again.
+	bootstrapWorkspace string
+	bootstrapKey       string
+
+	index *index
+}
+
+// LogConfig selects the zap logger.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is json or console. Default json.
+	Format string `yaml:"format"`
+}
+
+// NATSConfig tunes JetStream.
+type NATSConfig struct {
+	// Listen is the client address of the embedded server. Default
+	// 127.0.0.1:4222; "-1" as port picks a free one.
+	Listen string `yaml:"listen"`
+	// StreamReplicas is the replica count of Herald's streams. Default 1.
+	StreamReplicas int `yaml:"stream_replicas"`
+	// SyncInterval is how often the embedded server fsyncs stream files.
+	// "always" fsyncs every write (safest, slowest). Default 2m, the
+	// nats-server default: a power failure can lose acknowledged writes
+	// from that window; a process crash cannot.
+	SyncInterval string `yaml:"sync_interval"`
+	// AckWait is how long a worker may hold a message before JetStream
+	// redelivers it. Default 30s.
+	AckWait Duration `yaml:"ack_wait"`
+	// MaxAckPending caps unacknowledged messages per consumer. Default 10000.
+	MaxAckPending int `yaml:"max_ack_pending"`
+	// DuplicateWindow is the stream's Nats-Msg-Id dedupe window. Default 2m.
+	DuplicateWindow Duration `yaml:"duplicate_window"`
+}
+
+// DeliveryConfig tunes workers.
+type DeliveryConfig struct {
+	// Retries after the first attempt when a send names none. Default 3.
+	Retries *int `yaml:"retries"`
+	// BackoffInitial is the delay before the first retry. Default 1s.
+	BackoffInitial Duration `yaml:"backoff_initial"`
+	// BackoffMax caps the delay between retries. Default 10m.
+	BackoffMax Duration `yaml:"backoff_max"`
+	// Jitter is the random fraction (0..1) applied to each delay. Default 0.2.
+	Jitter *float64 `yaml:"jitter"`
+	// Timeout bounds one delivery attempt. Default 10s.
+	Timeout Duration `yaml:"timeout"`
+	// Concurrency is the number of deliveries in flight per channel per worker. Default 32.
+	Concurrency int `yaml:"concurrency"`
+	// Channels limits which channels this worker consumes. Default: all.
+	Channels []string `yaml:"channels"`
+}
+
+// BreakerConfig tunes the circuit breaker kept per (workspace, endpoint).
+type BreakerConfig struct {
+	// Failures is the number of consecutive retryable failures that opens
+	// the breaker. Default 5.
+	Failures int `yaml:"failures"`
+	// OpenFor is how long an open breaker refuses before letting a probe
+	// through (half-open). Default 30s.
+	OpenFor Duration `yaml:"open_for"`
+	// HalfOpenRequests is how many probes a half-open breaker lets through. Default 1.
+	HalfOpenRequests int `yaml:"half_open_requests"`
+}
+
+// Workspace is a tenant: its keys, products and providers.
+type Workspace struct {
+	ID        string              `yaml:"id"`
+	Keys      []Key               `yaml:"keys"`
+	Products  []Product           `yaml:"products"`
+	Providers map[string]Provider `yaml:"providers"`
+}
+
+// Key is an API key, stored only as the hex SHA-256 of the key.
+type Key struct {
+	Name   string   `yaml:"name"`
+	SHA256 string   `yaml:"sha256"`
+	Scopes []string `yaml:"scopes"`
+}
+
+// Product is one application of a workspace.
+type Product struct {
+	Tag           string         `yaml:"tag"`
+	ID            string         `yaml:"id"`
+	Envs          []string       `yaml:"envs"`
+	Notifications []Notification `yaml:"notifications"`
+}
+
+// Notification groups the message definitions of one event.
+type Notification struct {
+	Tag      string    `yaml:"tag"`
+	Messages []Message `yaml:"messages"`
+}
+
+// Message is a message definition: what each channel sends for
+// notification_tag:message_tag.
+type Message struct {
+	Tag      string       `yaml:"tag"`
+	Email    *EmailDef    `yaml:"email"`
+	Push     *PushDef     `yaml:"push"`
+	SMS      *SMSDef      `yaml:"sms"`
+	Callback *CallbackDef `yaml:"callback"`
+}
+
+// EmailDef: templates over the input's `subject` and `template` maps.
+type EmailDef struct {
+	Provider string `yaml:"provider"`
+	From     string `yaml:"from"`
+	Subject  string `yaml:"subject"`
+	Template string `yaml:"template"`
+	Text     string `yaml:"text"`
+}
+
+// PushDef: templates over the input's `title` and `body` maps.
+type PushDef struct {
+	Provider string `yaml:"provider"`
+	Title    string `yaml:"title"`
+	Body     string `yaml:"body"`
+}
+
+// SMSDef: a template over the input's `body` map.
+type SMSDef struct {
+	Provider string `yaml:"provider"`
+	Body     string `yaml:"body"`
+}
+
+// CallbackDef is an HTTP callback: URL with {name} segments filled from the
+// input's params.
+type CallbackDef struct {
+	URL    string `yaml:"url"`
+	Method string `yaml:"method"`
+	// SecretEnv names the environment variable holding the Standard
+	// Webhooks signing secret; empty means unsigned.
+	SecretEnv string            `yaml:"secret_env"`
+	Headers   map[string]string `yaml:"headers"`
+	// Timeout overrides delivery.timeout for this callback.
+	Timeout Duration `yaml:"timeout"`
+
+	secret []byte
+}
+
+// Secret is the signing secret read from SecretEnv at load time.
+func (c *CallbackDef) Secret() []byte { return c.secret }
+
+// Provider is a delivery provider. Type selects which fields apply; secrets
+// are only ever named by environment variable (*_env).
+type Provider struct {
+	Type string `yaml:"type"`
+	// BaseURL overrides the provider's API address (tests, proxies, regions).
+	BaseURL string `yaml:"base_url"`
+
+	// smtp
+	Host        string `yaml:"host"`
+	Port        int    `yaml:"port"`
+	TLS         string `yaml:"tls"`
+	UsernameEnv string `yaml:"username_env"`
+	PasswordEnv string `yaml:"password_env"`
+
+	// fcm
+	CredentialsFileEnv string `yaml:"credentials_file_env"`
+	ProjectID          string `yaml:"project_id"`
+
+	// apns
+	KeyFileEnv string `yaml:"key_file_env"`
+	KeyID      string `yaml:"key_id"`
+	TeamID     string `yaml:"team_id"`
+	Topic      string `yaml:"topic"`
+
+	// expo
+	AccessTokenEnv string `yaml:"access_token_env"`
+
+	// twilio
+	AccountSIDEnv string `yaml:"account_sid_env"`
+	AuthTokenEnv  string `yaml:"auth_token_env"`
+	From          string `yaml:"from"`
+
+	// http sms
+	URL     string            `yaml:"url"`
+	Method  string            `yaml:"method"`
+	Headers map[string]string `yaml:"headers"`
+	Body    string            `yaml:"body"`
+}
+
+// Duration is a time.Duration written as "30s", "1h30m" or "90d" in YAML.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"encoding/hex"
+	"strings"
+)
+
+// index is built once per loaded Config: every lookup on the send path is a
+// map access.
+type index struct {
+	workspaces map[string]*Workspace
+	keys       map[[32]byte]indexedKey
+	products   map[string]map[string]*Product            // ws -> product tag
+	messages   map[string]map[string]map[string]*Message // ws -> product tag -> "notif:msg"
+}
+
+type indexedKey struct {
+	hash      [32]byte
+	workspace string
+	name      string
+	scopes    []string
+}
+
+func buildIndex(c *Config) *index {
+	ix := &index{
+		workspaces: map[string]*Workspace{},
+		keys:       map[[32]byte]indexedKey{},
+		products:   map[string]map[string]*Product{},
+		messages:   map[string]map[string]map[string]*Message{},
+	}
+	for i := range c.Workspaces {
+		ws := &c.Workspaces[i]
+		ix.workspaces[ws.ID] = ws
+		for _, k := range ws.Keys {
+			var h [32]byte
+			b, _ := hex.DecodeString(strings.ToLower(k.SHA256)) // validated
+			copy(h[:], b)
+			ix.keys[h] = indexedKey{hash: h, workspace: ws.ID, name: k.Name, scopes: k.Scopes}
+		}
+		ix.products[ws.ID] = map[string]*Product{}
+		ix.messages[ws.ID] = map[string]map[string]*Message{}
+		for j := range ws.Products {
+			p := &ws.Products[j]
+			ix.products[ws.ID][p.Tag] = p
+			msgs := map[string]*Message{}
+			for k := range p.Notifications {
+				n := &p.Notifications[k]
+				for l := range n.Messages {
+					m := &n.Messages[l]
+					msgs[n.Tag+":"+m.Tag] = m
+				}
+			}
+			ix.messages[ws.ID][p.Tag] = msgs
+		}
+	}
+	return ix
+}
+
+// Workspace returns the workspace with that id, or nil.
+func (c *Config) Workspace(id string) *Workspace {
+	if c.index == nil {
+		return nil
+	}
+	return c.index.workspaces[id]
+}
+
+// Product returns a workspace's product by tag, or nil.
+func (c *Config) Product(ws, tag string) *Product {
+	if c.index == nil {
+		return nil
+	}
+	return c.index.products[ws][tag]
+}
+
+// Message returns the definition of notification ("notification_tag:message_tag")
+// for a product, or nil.
+func (c *Config) Message(ws, product, notification string) *Message {
+	if c.index == nil {
+		return nil
+	}
+	return c.index.messages[ws][product][notification]
+}
+
+// HasEnv reports whether the product runs in env.
+func (p *Product) HasEnv(env string) bool {
+	for _, e := range p.Envs {
+		if e == env {
+			return true
+		}
+	}
+	return false
+}
+
+// Channel returns the definition of one channel ("email", "push", "sms",
+// "callback"), or nil when the message has none for it.
+func (m *Message) Channel(channel string) any {
+	switch channel {
+	case "email":
+		if m.Email != nil {
+			return m.Email
+		}
+	case "push":
+		if m.Push != nil {
+			return m.Push
+		}
+	case "sms":
+		if m.SMS != nil {
+			return m.SMS
+		}
+	case "callback":
+		if m.Callback != nil {
+			return m.Callback
+		}
+	}
+	return nil
+}
+
+// Channels lists the channels a message defines.
+func (m *Message) Channels() []string {
+	var out []string
+	for _, ch := range []string{"email", "push", "sms", "callback"} {
+		if m.Channel(ch) != nil {
+			out = append(out, ch)
+		}
+	}
+	return out
+}

@@ -1,0 +1,420 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Problem is one thing wrong with a configuration, at a path such as
+// "workspaces[0].products[1].envs".
+type Problem struct {
+	Path    string
+	Message string
+}
+
+// ValidationError lists every problem found, not only the first.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config: %d problem(s):", len(e.Problems))
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Path, p.Message)
+	}
+	return b.String()
+}
+
+var (
+	tagRe         = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`)
+	hexRe         = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	placeholderRe = regexp.MustCompile(`\{([^{}]*)\}`)
+	paramNameRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	envNameRe     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// ValidTag reports whether s may name a workspace, product, env,
+// notification or message: 1-64 of letters, digits, '_', '.', '-'.
+func ValidTag(s string) bool { return tagRe.MatchString(s) }
+
+// Channels Herald delivers on.
+var Channels = []string{"email", "push", "sms", "callback"}
+
+// providerTypes maps a channel to the provider types that serve it.
+var providerTypes = map[string][]string{
+	"email": {"smtp"},
+	"push":  {"fcm", "apns", "expo"},
+	"sms":   {"twilio", "http"},
+}
+
+type problems []Problem
+
+func (ps *problems) add(path, format string, args ...any) {
+	*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) validate(getenv func(string) string) []Problem {
+	var ps problems
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		ps.add("http_addr", "want host:port, e.g. :8080 (%v)", err)
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		ps.add("redis_url", "want redis://host:port/db, rediss:// or unix://")
+	}
+	if c.NATSURL != "" {
+		for _, s := range strings.Split(c.NATSURL, ",") {
+			if u, err := url.Parse(strings.TrimSpace(s)); err != nil || u.Host == "" {
+				ps.add("nats_url", "want nats://host:port (comma-separated for a cluster)")
+				break
+			}
+		}
+	} else if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+		ps.add("nats.listen", "want host:port (%v)", err)
+	}
+	if c.MaxBodyBytes < 1024 {
+		ps.add("max_body_bytes", "must be at least 1024")
+	}
+	if c.Retention.D() < time.Hour {
+		ps.add("retention", "must be at least 1h")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		ps.add("log.level", "want debug, info, warn or error")
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		ps.add("log.format", "want json or console")
+	}
+	if c.NATS.StreamReplicas < 1 || c.NATS.StreamReplicas > 5 {
+		ps.add("nats.stream_replicas", "must be between 1 and 5")
+	}
+	if c.NATS.SyncInterval != "always" {
+		if d, err := time.ParseDuration(c.NATS.SyncInterval); err != nil || d <= 0 {
+			ps.add("nats.sync_interval", `want "always" or a duration such as 2m`)
+		}
+	}
+	if c.NATS.AckWait.D() < time.Second {
+		ps.add("nats.ack_wait", "must be at least 1s")
+	}
+	if c.NATS.MaxAckPending < 1 {
+		ps.add("nats.max_ack_pending", "must be positive")
+	}
+	if c.NATS.DuplicateWindow.D() < 2*time.Minute {
+		ps.add("nats.duplicate_window", "must be at least 2m")
+	}
+	if r := *c.Delivery.Retries; r < 0 || r > 100 {
+		ps.add("delivery.retries", "must be between 0 and 100")
+	}
+	if j := *c.Delivery.Jitter; j < 0 || j > 1 {
+		ps.add("delivery.jitter", "must be between 0 and 1")
+	}
+	if c.Delivery.BackoffMax < c.Delivery.BackoffInitial {
+		ps.add("delivery.backoff_max", "must not be less than delivery.backoff_initial")
+	}
+	if c.Delivery.Timeout.D() >= c.NATS.AckWait.D() {
+		ps.add("delivery.timeout", "must be shorter than nats.ack_wait (%s)", c.NATS.AckWait.D())
+	}
+	if c.Delivery.Concurrency < 1 || c.Delivery.Concurrency > 4096 {
+		ps.add("delivery.concurrency", "must be between 1 and 4096")
+	}
+	for i, ch := range c.Delivery.Channels {
+		if !slices.Contains(Channels, ch) {
+			ps.add(fmt.Sprintf("delivery.channels[%d]", i), "unknown channel %q (want one of %s)", ch, strings.Join(Channels, ", "))
+		}
+	}
+	if c.Breaker.Failures < 1 {
+		ps.add("breaker.failures", "must be positive")
+	}
+	if c.Breaker.HalfOpenRequests < 1 {
+		ps.add("breaker.half_open_requests", "must be positive")
+	}
+
+	seenWS := map[string]bool{}
+	for i := range c.Workspaces {
+		ws := &c.Workspaces[i]
+		wp := fmt.Sprintf("workspaces[%d]", i)
+		switch {
+		case !ValidTag(ws.ID):
+			ps.add(wp+".id", "want 1-64 letters, digits, '_', '.' or '-'")
+		case seenWS[ws.ID]:
+			ps.add(wp+".id", "duplicate workspace %q", ws.ID)
+		}
+		seenWS[ws.ID] = true
+		c.validateKeys(&ps, wp, ws)
+		c.validateProviders(&ps, wp, ws, getenv)
+		seenP := map[string]bool{}
+		for j := range ws.Products {
+			p := &ws.Products[j]
+			pp := fmt.Sprintf("%s.products[%d]", wp, j)
+			switch {
+			case !ValidTag(p.Tag):
+				ps.add(pp+".tag", "want 1-64 letters, digits, '_', '.' or '-'")
+			case seenP[p.Tag]:
+				ps.add(pp+".tag", "duplicate product %q", p.Tag)
+			}
+			seenP[p.Tag] = true
+			if p.ID != "" && !ValidTag(p.ID) {
+				ps.add(pp+".id", "want 1-64 letters, digits, '_', '.' or '-'")
+			}
+			if len(p.Envs) == 0 {
+				ps.add(pp+".envs", "at least one env is required")
+			}
+			for k, e := range p.Envs {
+				if !ValidTag(e) {
+					ps.add(fmt.Sprintf("%s.envs[%d]", pp, k), "want 1-64 letters, digits, '_', '.' or '-'")
+				} else if slices.Index(p.Envs, e) != k {
+					ps.add(fmt.Sprintf("%s.envs[%d]", pp, k), "duplicate env %q", e)
+				}
+			}
+			seenN := map[string]bool{}
+			for k := range p.Notifications {
+				n := &p.Notifications[k]
+				np := fmt.Sprintf("%s.notifications[%d]", pp, k)
+				switch {
+				case !ValidTag(n.Tag):
+					ps.add(np+".tag", "want 1-64 letters, digits, '_', '.' or '-'")
+				case seenN[n.Tag]:
+					ps.add(np+".tag", "duplicate notification %q", n.Tag)
+				}
+				seenN[n.Tag] = true
+				if len(n.Messages) == 0 {
+					ps.add(np+".messages", "at least one message is required")
+				}
+				seenM := map[string]bool{}
+				for l := range n.Messages {
+					m := &n.Messages[l]
+					mp := fmt.Sprintf("%s.messages[%d]", np, l)
+					switch {
+					case !ValidTag(m.Tag):
+						ps.add(mp+".tag", "want 1-64 letters, digits, '_', '.' or '-'")
+					case seenM[m.Tag]:
+						ps.add(mp+".tag", "duplicate message %q", m.Tag)
+					}
+					seenM[m.Tag] = true
+					c.validateMessage(&ps, mp, ws, m, getenv)
+				}
+			}
+		}
+	}
+	return ps
+}
+
+func (c *Config) validateKeys(ps *problems, wp string, ws *Workspace) {
+	for j, k := range ws.Keys {
+		kp := fmt.Sprintf("%s.keys[%d]", wp, j)
+		if k.Name == "" {
+			ps.add(kp+".name", "required")
+		}
+		if !hexRe.MatchString(k.SHA256) {
+			ps.add(kp+".sha256", "want the 64 hex digits of the key's SHA-256 (herald keys create prints it)")
+		}
+		if len(k.Scopes) == 0 {
+			ps.add(kp+".scopes", "at least one scope is required")
+		}
+		for s, scope := range k.Scopes {
+			if !slices.Contains(AllScopes, scope) {
+				ps.add(fmt.Sprintf("%s.scopes[%d]", kp, s), "unknown scope %q (known: %s)", scope, strings.Join(AllScopes, ", "))
+			}
+		}
+	}
+}
+
+func (c *Config) validateProviders(ps *problems, wp string, ws *Workspace, getenv func(string) string) {
+	for name, p := range ws.Providers {
+		pp := fmt.Sprintf("%s.providers.%s", wp, name)
+		if !ValidTag(name) {
+			ps.add(pp, "provider names want 1-64 letters, digits, '_', '.' or '-'")
+		}
+		known := false
+		for _, types := range providerTypes {
+			known = known || slices.Contains(types, p.Type)
+		}
+		if !known {
+			ps.add(pp+".type", "unknown provider type %q (want smtp, fcm, apns, expo, twilio or http)", p.Type)
+		}
+		if p.BaseURL != "" {
+			if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				ps.add(pp+".base_url", "want an http(s) URL")
+			}
+		}
+		for field, env := range map[string]string{
+			"username_env": p.UsernameEnv, "password_env": p.PasswordEnv,
+			"credentials_file_env": p.CredentialsFileEnv, "key_file_env": p.KeyFileEnv,
+			"access_token_env": p.AccessTokenEnv, "account_sid_env": p.AccountSIDEnv, "auth_token_env": p.AuthTokenEnv,
+		} {
+			if env != "" && !envNameRe.MatchString(env) {
+				ps.add(pp+"."+field, "want an environment variable name")
+			}
+		}
+		switch p.Type {
+		case "smtp":
+			if p.Host == "" {
+				ps.add(pp+".host", "required for smtp")
+			}
+			if p.Port < 0 || p.Port > 65535 {
+				ps.add(pp+".port", "must be a TCP port")
+			}
+			if p.TLS != "" && !slices.Contains([]string{"starttls", "implicit", "none"}, p.TLS) {
+				ps.add(pp+".tls", "want starttls, implicit or none")
+			}
+		case "twilio":
+			if p.AccountSIDEnv == "" {
+				ps.add(pp+".account_sid_env", "required for twilio")
+			}
+			if p.AuthTokenEnv == "" {
+				ps.add(pp+".auth_token_env", "required for twilio")
+			}
+			if p.From == "" {
+				ps.add(pp+".from", "required for twilio")
+			}
+		case "http":
+			if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				ps.add(pp+".url", "want an http(s) URL")
+			}
+		case "apns":
+			for field, v := range map[string]string{"key_file_env": p.KeyFileEnv, "key_id": p.KeyID, "team_id": p.TeamID, "topic": p.Topic} {
+				if v == "" {
+					ps.add(pp+"."+field, "required for apns")
+				}
+			}
+		case "fcm":
+			if p.CredentialsFileEnv == "" {
+				ps.add(pp+".credentials_file_env", "required for fcm")
+			}
+		}
+	}
+}
+
+func (c *Config) validateMessage(ps *problems, mp string, ws *Workspace, m *Message, getenv func(string) string) {
+	if m.Email == nil && m.Push == nil && m.SMS == nil && m.Callback == nil {
+		ps.add(mp, "defines no channel (email, push, sms or callback)")
+	}
+	checkProvider := func(path, channel, name string) {
+		if name == "" {
+			ps.add(path+".provider", "required")
+			return
+		}
+		p, ok := ws.Providers[name]
+		if !ok {
+			ps.add(path+".provider", "no provider %q in this workspace", name)
+			return
+		}
+		if !slices.Contains(providerTypes[channel], p.Type) {
+			ps.add(path+".provider", "provider %q is of type %q, which cannot send %s", name, p.Type, channel)
+		}
+	}
+	checkTemplate := func(path, text string) {
+		if _, err := template.New(path).Option("missingkey=zero").Parse(text); err != nil {
+			ps.add(path, "template does not parse: %v", err)
+		}
+	}
+	if e := m.Email; e != nil {
+		checkProvider(mp+".email", "email", e.Provider)
+		if e.From == "" {
+			ps.add(mp+".email.from", "required")
+		}
+		checkTemplate(mp+".email.subject", e.Subject)
+		checkTemplate(mp+".email.template", e.Template)
+		checkTemplate(mp+".email.text", e.Text)
+	}
+	if p := m.Push; p != nil {
+		checkProvider(mp+".push", "push", p.Provider)
+		checkTemplate(mp+".push.title", p.Title)
+		checkTemplate(mp+".push.body", p.Body)
+	}
+	if s := m.SMS; s != nil {
+		checkProvider(mp+".sms", "sms", s.Provider)
+		checkTemplate(mp+".sms.body", s.Body)
+	}
+	if cb := m.Callback; cb != nil {
+		cp := mp + ".callback"
+		if err := CheckCallbackURL(cb.URL); err != nil {
+			ps.add(cp+".url", "%v", err)
+		}
+		if !slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE"}, cb.Method) {
+			ps.add(cp+".method", "want GET, POST, PUT, PATCH or DELETE")
+		}
+		if cb.Timeout.D() < 0 {
+			ps.add(cp+".timeout", "must not be negative")
+		}
+		for h := range cb.Headers {
+			if !validHeaderName(h) {
+				ps.add(cp+".headers."+h, "not a valid HTTP header name")
+			}
+		}
+		if cb.SecretEnv != "" {
+			if !envNameRe.MatchString(cb.SecretEnv) {
+				ps.add(cp+".secret_env", "want an environment variable name")
+			} else if v := getenv(cb.SecretEnv); v == "" {
+				ps.add(cp+".secret_env", "environment variable %s is empty or unset", cb.SecretEnv)
+			} else {
+				cb.secret = []byte(v)
+			}
+		}
+	}
+}
+
+// CallbackParams returns the {name} placeholders of a callback URL template.
+func CallbackParams(rawURL string) []string {
+	var out []string
+	for _, m := range placeholderRe.FindAllStringSubmatch(rawURL, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// CheckCallbackURL validates a callback URL template: http(s), a literal
+// host, and {name} placeholders only after the host.
+func CheckCallbackURL(raw string) error {
+	if raw == "" {
+		return fmt.Errorf("required")
+	}
+	for _, name := range CallbackParams(raw) {
+		if !paramNameRe.MatchString(name) {
+			return fmt.Errorf("placeholder {%s}: names want letters, digits and '_'", name)
+		}
+	}
+	u, err := url.Parse(placeholderRe.ReplaceAllString(raw, "x"))
+	if err != nil {
+		return fmt.Errorf("not a URL: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("want an http or https URL")
+	}
+	if u.Host == "" {
+		return fmt.Errorf("want a host")
+	}
+	if u.User != nil {
+		return fmt.Errorf("credentials in the URL are not allowed; use headers")
+	}
+	head, after, ok := strings.Cut(raw, "://")
+	if i := strings.IndexAny(after, "/?#"); i >= 0 {
+		after = after[:i]
+	}
+	if !ok || strings.Contains(head, "{") || strings.Contains(after, "{") {
+		return fmt.Errorf("placeholders are not allowed in the scheme or host")
+	}
+	return nil
+}
+
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for _, r := range h {
+		if r > 127 || !strings.ContainsRune("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidHeaderName reports whether h is an RFC 9110 token.
+func ValidHeaderName(h string) bool { return validHeaderName(h) }

@@ -1,0 +1,45 @@
+// Package ids makes Herald's identifiers: ULIDs, time-ordered, so that an id
+// says when it was made.
+package ids
+
+import (
+	"crypto/rand"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+var (
+	mu      sync.Mutex
+	entropy io.Reader = ulid.Monotonic(rand.Reader, 0)
+)
+
+// New returns a ULID string (26 characters, Crockford base32) for time t.
+// Ids made in the same millisecond by one process sort in creation order.
+func New(t time.Time) string {
+	mu.Lock()
+	defer mu.Unlock()
+	return ulid.MustNew(ulid.Timestamp(t), entropy).String()
+}
+
+// Time returns the creation time encoded in a ULID (with or without a
+// "prefix_"), and false if s is not one.
+func Time(s string) (time.Time, bool) {
+	if i := strings.LastIndexByte(s, '_'); i >= 0 {
+		s = s[i+1:]
+	}
+	u, err := ulid.ParseStrict(s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return ulid.Time(u.Time()), true
+}
+
+// Valid reports whether s is a well-formed ULID.
+func Valid(s string) bool {
+	_, err := ulid.ParseStrict(s)
+	return err == nil
+}

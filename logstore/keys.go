@@ -1,0 +1,53 @@
+package logstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+)
+
+// Key builders. The Lua scripts build the same names from the base passed
+// to them; the two must agree:
+//
+//	<prefix>:{ws}:meta                 hash: seq (next sequence), last (last created_at ms), low (oldest live seq)
+//	<prefix>:{ws}:m:<id>               entry string
+//	<prefix>:{ws}:a:<id>               attempts list
+//	<prefix>:{ws}:c:<sha256(cache)>    idempotency tag -> first id
+//	<prefix>:{ws}:q:<segment>          records: 26-byte id + 8-byte created_at per position
+//	<prefix>:{ws}:b:<segment>:<term>   bitmap per filter term; "all" marks live entries
+//	<prefix>:{ws}:z:proc:<process id>  sorted set id -> seq
+//	<prefix>:{ws}:z:camp:<campaign id> sorted set id -> seq
+//	<prefix>:{ws}:tmp:<random>         scratch key of one query
+const (
+	segmentSize = 65536
+	recordSize  = 34
+	idLen       = 26
+)
+
+type keys struct{ prefix string }
+
+func (k keys) base(ws string) string { return k.prefix + ":{" + ws + "}:" }
+
+func (k keys) meta(ws string) string { return k.base(ws) + "meta" }
+
+func (k keys) entry(ws, id string) string { return k.base(ws) + "m:" + id }
+
+func (k keys) attempts(ws, id string) string { return k.base(ws) + "a:" + id }
+
+func (k keys) cache(ws, tag string) string {
+	sum := sha256.Sum256([]byte(tag))
+	return k.base(ws) + "c:" + hex.EncodeToString(sum[:16])
+}
+
+func (k keys) records(ws string, seg int64) string {
+	return k.base(ws) + "q:" + strconv.FormatInt(seg, 10)
+}
+
+func (k keys) bitmapPattern(ws string, seg int64) string {
+	return k.base(ws) + "b:" + strconv.FormatInt(seg, 10) + ":*"
+}
+
+// Suffixes of the sorted-set indexes, relative to base.
+func procSuffix(pid string) string    { return "z:proc:" + pid }
+func campSuffix(cid string) string    { return "z:camp:" + cid }
+func term(field, value string) string { return field + ":" + value }

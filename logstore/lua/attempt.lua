@@ -1,0 +1,60 @@
+-- attempt.lua: record one delivery attempt and the transition it causes, in
+-- one step: the attempt is appended, the attempt count bumped, and the
+-- entry moves to sent, to failed, or stays in flight for a retry.
+--
+-- KEYS[1] entry   KEYS[2] attempts list
+-- ARGV[1] key base   ARGV[2] now ms   ARGV[3] generation the delivery belongs to
+-- ARGV[4] outcome: "ok" | "retry" | "fail"   ARGV[5] max attempts
+-- ARGV[6] error code   ARGV[7] error message   ARGV[8] attempt JSON
+-- ARGV[9] attempts cap   ARGV[10] next attempt at (ms) for a retry
+-- Returns {status, attempts} on success; {"missing"}; {"stale", status} when
+-- the entry was reprocessed since; {"done", status} when it is no longer in
+-- flight (already sent or failed): nothing is written then.
+local SEG = 65536
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+local nl = string.find(raw, '\n', 1, true)
+local h = cjson.decode(string.sub(raw, 1, nl - 1))
+local gen = tonumber(ARGV[3])
+if (h.rp or 0) ~= gen then return {'stale', h.st} end
+if h.st ~= 'pending' and h.st ~= 'reprocessing' then return {'done', h.st} end
+
+local now = tonumber(ARGV[2])
+local cap = tonumber(ARGV[9])
+redis.call('RPUSH', KEYS[2], ARGV[8])
+if redis.call('LLEN', KEYS[2]) > cap then
+  redis.call('LTRIM', KEYS[2], -cap, -1)
+end
+local exp = redis.call('PEXPIRETIME', KEYS[1])
+if exp > 0 then redis.call('PEXPIREAT', KEYS[2], exp) end
+
+h.a = (h.a or 0) + 1
+local outcome = ARGV[4]
+local to
+if outcome == 'ok' then
+  to = 'sent'
+  h.err = nil
+  h.ec = nil
+  h.na = nil
+else
+  h.err = ARGV[7]
+  h.ec = ARGV[6]
+  if outcome == 'retry' and h.a < tonumber(ARGV[5]) then
+    to = h.st
+    h.na = tonumber(ARGV[10])
+  else
+    to = 'failed'
+    h.na = nil
+  end
+end
+if to ~= h.st then
+  local seg = math.floor(h.seq / SEG)
+  local pos = h.seq % SEG
+  local b = ARGV[1] .. 'b:' .. seg .. ':st:'
+  redis.call('SETBIT', b .. h.st, pos, 0)
+  redis.call('SETBIT', b .. to, pos, 1)
+  h.st = to
+end
+h.ua = now
+redis.call('SET', KEYS[1], cjson.encode(h) .. string.sub(raw, nl), 'KEEPTTL')
+return {h.st, h.a}

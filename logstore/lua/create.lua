@@ -1,0 +1,66 @@
+-- create.lua: write a new log entry in status pending (or reprocessing) and
+-- index it, atomically; or answer the entry a cache tag already points at.
+--
+-- KEYS[1] workspace meta hash   KEYS[2] entry   KEYS[3] cache key or ""
+-- ARGV[1] key base "<prefix>:{ws}:"   ARGV[2] id (26 chars)
+-- ARGV[3] now ms   ARGV[4] retention ms   ARGV[5] cache window ms
+-- ARGV[6] header JSON (without seq/ca/ua)   ARGV[7] input JSON
+-- ARGV[8] process id or ""   ARGV[9] campaign id or ""
+-- ARGV[10..] bitmap terms ("st:pending", "env:prd", ...)
+-- Returns {1, id, seq, created_ms} for a new entry, {0, first_id} when the
+-- cache tag is taken, {2, id} when the id already exists.
+local SEG = 65536
+local REC = 34
+local base = ARGV[1]
+local id = ARGV[2]
+local now = tonumber(ARGV[3])
+local retention = tonumber(ARGV[4])
+
+if KEYS[3] ~= '' then
+  local first = redis.call('GET', KEYS[3])
+  if first and redis.call('EXISTS', base .. 'm:' .. first) == 1 then
+    return {0, first}
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {2, id}
+end
+
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1) - 1
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local ts = now
+if last > ts then ts = last end
+redis.call('HSET', KEYS[1], 'last', ts)
+
+local seg = math.floor(seq / SEG)
+local pos = seq % SEG
+redis.call('SETRANGE', base .. 'q:' .. seg, pos * REC, id .. struct.pack('>d', ts))
+redis.call('SETBIT', base .. 'b:' .. seg .. ':all', pos, 1)
+for i = 10, #ARGV do
+  redis.call('SETBIT', base .. 'b:' .. seg .. ':' .. ARGV[i], pos, 1)
+end
+
+-- TTLs are relative: Redis expires on its own clock, while created_at
+-- comes from the caller's (injected) clock.
+local function zindex(kind, value)
+  if value ~= '' then
+    local k = base .. 'z:' .. kind .. ':' .. value
+    redis.call('ZADD', k, seq, id)
+    if redis.call('PTTL', k) < retention then
+      redis.call('PEXPIRE', k, retention)
+    end
+  end
+end
+zindex('proc', ARGV[8])
+zindex('camp', ARGV[9])
+
+local h = cjson.decode(ARGV[6])
+h.seq = seq
+h.ca = ts
+h.ua = ts
+redis.call('SET', KEYS[2], cjson.encode(h) .. '\n' .. ARGV[7], 'PX', retention)
+
+if KEYS[3] ~= '' then
+  redis.call('SET', KEYS[3], id, 'PX', tonumber(ARGV[5]))
+end
+return {1, id, seq, ts}

@@ -1,0 +1,342 @@
+package logstore
+
+import (
+	"cmp"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldhq/herald/internal/clock"
+	"github.com/heraldhq/herald/internal/ids"
+)
+
+var (
+	//go:embed lua/create.lua
+	createLua string
+	//go:embed lua/attempt.lua
+	attemptLua string
+	//go:embed lua/transition.lua
+	transitionLua string
+	//go:embed lua/query.lua
+	queryLua string
+)
+
+var (
+	createScript     = redis.NewScript(createLua)
+	attemptScript    = redis.NewScript(attemptLua)
+	transitionScript = redis.NewScript(transitionLua)
+	queryScript      = redis.NewScript(queryLua)
+)
+
+// Config configures a Store. Zero values mean the documented defaults.
+type Config struct {
+	// Prefix starts every key. Default "herald".
+	Prefix string
+	// Retention is how long entries and attempts live. Default 90 days.
+	Retention time.Duration
+	// AttemptsCap is how many attempts a message keeps (the newest). Default 1000.
+	AttemptsCap int
+	// Clock is the time source. Default the wall clock.
+	Clock clock.Clock
+}
+
+// Store is the log store on one Redis (or Redis Cluster).
+type Store struct {
+	rdb       redis.UniversalClient
+	keys      keys
+	retention time.Duration
+	cap       int
+	clock     clock.Clock
+}
+
+// New returns a Store using rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Store {
+	return &Store{
+		rdb:       rdb,
+		keys:      keys{prefix: cmp.Or(cfg.Prefix, "herald")},
+		retention: cmp.Or(cfg.Retention, 90*24*time.Hour),
+		cap:       cmp.Or(cfg.AttemptsCap, 1000),
+		clock:     clock.Or(cfg.Clock),
+	}
+}
+
+// Retention returns the retention window.
+func (s *Store) Retention() time.Duration { return s.retention }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.rdb.Ping(ctx).Err()
+}
+
+// NewEntry is what Create needs to write a pending entry.
+type NewEntry struct {
+	ID              string
+	Workspace       string
+	ProductID       string
+	ProductTag      string
+	Env             string
+	NotificationTag string
+	Notification    string
+	Type            string
+	ProcessID       string
+	CampaignID      string
+	TriggeredBy     string
+	Session         string
+	Retries         int
+	Input           json.RawMessage
+	// Cache is the idempotency tag; CacheWindow how long it holds.
+	Cache       string
+	CacheWindow time.Duration
+}
+
+// Created is the result of Create.
+type Created struct {
+	ID        string
+	Seq       int64
+	CreatedAt time.Time
+	// Deduplicated is true when Cache named an entry made earlier inside
+	// its window; ID is then that entry's id and nothing was written.
+	Deduplicated bool
+}
+
+// Create writes a pending entry and its indexes in one atomic step, or
+// returns the entry an unexpired cache tag already points at.
+func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
+	if len(e.ID) != idLen {
+		return Created{}, fmt.Errorf("logstore: id %q is not a ULID", e.ID)
+	}
+	hdr, err := json.Marshal(header{
+		ID: e.ID, PID: e.ProductID, PT: e.ProductTag, Env: e.Env, NT: e.NotificationTag,
+		N: e.Notification, St: StatusPending, Ty: e.Type, Proc: e.ProcessID, Camp: e.CampaignID,
+		TB: e.TriggeredBy, R: e.Retries, Ses: e.Session, Ch: e.Cache,
+	})
+	if err != nil {
+		return Created{}, fmt.Errorf("logstore: encode entry: %w", err)
+	}
+	input := e.Input
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	cacheKey := ""
+	if e.Cache != "" {
+		cacheKey = s.keys.cache(e.Workspace, e.Cache)
+	}
+	args := []any{
+		s.keys.base(e.Workspace), e.ID, s.clock.Now().UnixMilli(), s.retention.Milliseconds(),
+		cmp.Or(e.CacheWindow, 24*time.Hour).Milliseconds(), hdr, []byte(input), e.ProcessID, e.CampaignID,
+	}
+	for _, t := range entryTerms(StatusPending, e.Type, e.Env, e.ProductTag, e.ProductID, e.NotificationTag) {
+		args = append(args, t)
+	}
+	res, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID), cacheKey}, args...).Slice()
+	if err != nil {
+		return Created{}, fmt.Errorf("logstore: create: %w", err)
+	}
+	switch res[0].(int64) {
+	case 0:
+		return Created{ID: res[1].(string), Deduplicated: true}, nil
+	case 2:
+		got, err := s.Get(ctx, e.Workspace, e.ID)
+		if err != nil {
+			return Created{}, err
+		}
+		return Created{ID: got.ID, Seq: got.Seq, CreatedAt: got.CreatedAt}, nil
+	}
+	return Created{ID: e.ID, Seq: res[2].(int64), CreatedAt: time.UnixMilli(res[3].(int64)).UTC()}, nil
+}
+
+// entryTerms lists the bitmap terms of an entry; the order does not matter.
+func entryTerms(status, typ, env, productTag, productID, notificationTag string) []string {
+	t := []string{term("st", status), term("ty", typ), term("env", env), term("pt", productTag), term("nt", notificationTag)}
+	if productID != "" {
+		t = append(t, term("pid", productID))
+	}
+	return t
+}
+
+// Get returns one entry of a workspace. An id of another workspace, an
+// expired or unknown id answer ErrNotFound.
+func (s *Store) Get(ctx context.Context, ws, id string) (*Entry, error) {
+	if !ids.Valid(id) {
+		return nil, ErrNotFound
+	}
+	if s.expired(id) {
+		return nil, ErrRetentionExpired
+	}
+	raw, err := s.rdb.Get(ctx, s.keys.entry(ws, id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("logstore: get: %w", err)
+	}
+	return decodeEntry(ws, raw)
+}
+
+// Outcome of a delivery attempt.
+type Outcome string
+
+// Outcomes of RecordAttempt.
+const (
+	OutcomeSent  Outcome = "ok"
+	OutcomeRetry Outcome = "retry"
+	OutcomeFail  Outcome = "fail"
+)
+
+// AttemptResult tells the worker what RecordAttempt did.
+type AttemptResult struct {
+	// Status is the entry's status afterwards.
+	Status string
+	// Attempts is the number of attempts recorded so far.
+	Attempts int
+	// Applied is false when nothing was written: the entry is gone
+	// (Missing), was reprocessed since (Stale), or is no longer in flight.
+	Applied bool
+	Missing bool
+	Stale   bool
+}
+
+// RecordAttempt appends an attempt and applies its outcome in one atomic
+// step: OutcomeSent moves the entry to sent; OutcomeRetry keeps it in
+// flight with nextAt as the next attempt unless maxAttempts is reached,
+// then it becomes failed; OutcomeFail makes it failed.
+func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int, a Attempt, outcome Outcome, maxAttempts int, nextAt time.Time) (AttemptResult, error) {
+	if len(a.ResponseBody) > MaxResponseBody {
+		a.ResponseBody = a.ResponseBody[:MaxResponseBody]
+	}
+	if a.ID == "" {
+		a.ID = "att_" + ids.New(a.AttemptedAt)
+	}
+	a.Generation = generation
+	body, err := json.Marshal(a)
+	if err != nil {
+		return AttemptResult{}, fmt.Errorf("logstore: encode attempt: %w", err)
+	}
+	var next int64
+	if !nextAt.IsZero() {
+		next = nextAt.UnixMilli()
+	}
+	res, err := attemptScript.Run(ctx, s.rdb, []string{s.keys.entry(ws, id), s.keys.attempts(ws, id)},
+		s.keys.base(ws), s.clock.Now().UnixMilli(), generation, string(outcome), maxAttempts,
+		a.ErrorCode, a.Error, body, s.cap, next).Slice()
+	if err != nil {
+		return AttemptResult{}, fmt.Errorf("logstore: record attempt: %w", err)
+	}
+	switch res[0].(string) {
+	case "missing":
+		return AttemptResult{Missing: true}, nil
+	case "stale":
+		return AttemptResult{Stale: true, Status: res[1].(string)}, nil
+	case "done":
+		return AttemptResult{Status: res[1].(string)}, nil
+	}
+	return AttemptResult{Status: res[0].(string), Attempts: int(res[1].(int64)), Applied: true}, nil
+}
+
+// Change describes a Transition.
+type Change struct {
+	// To is the new status; empty keeps the status and only sets the error fields.
+	To string
+	// From lists the statuses the entry may be in; anything else is ErrConflict.
+	From []string
+	// SetError replaces ErrorCode and Error (empty strings clear them).
+	SetError  bool
+	ErrorCode string
+	Error     string
+	// NewGeneration starts a reprocessing generation, with TriggeredBy.
+	NewGeneration bool
+	TriggeredBy   string
+	// Generation, when non-nil, must match the entry's.
+	Generation *int
+	// ReleaseCache frees the entry's idempotency tag, so that the caller
+	// may send again (used when a publish failed).
+	ReleaseCache string
+}
+
+// Transition changes an entry's status in one atomic step and returns its
+// status and generation afterwards.
+func (s *Store) Transition(ctx context.Context, ws, id string, c Change) (status string, generation int, err error) {
+	from := ""
+	for i, f := range c.From {
+		if i > 0 {
+			from += ","
+		}
+		from += f
+	}
+	cacheKey := ""
+	if c.ReleaseCache != "" {
+		cacheKey = s.keys.cache(ws, c.ReleaseCache)
+	}
+	gen := ""
+	if c.Generation != nil {
+		gen = fmt.Sprint(*c.Generation)
+	}
+	res, err := transitionScript.Run(ctx, s.rdb, []string{s.keys.entry(ws, id), cacheKey},
+		s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), c.ErrorCode, c.Error,
+		boolArg(c.NewGeneration), c.TriggeredBy, gen).Slice()
+	if err != nil {
+		return "", 0, fmt.Errorf("logstore: transition: %w", err)
+	}
+	switch res[0].(string) {
+	case "missing":
+		return "", 0, ErrNotFound
+	case "conflict":
+		return res[1].(string), 0, fmt.Errorf("%w: entry is %s", ErrConflict, res[1].(string))
+	}
+	return res[1].(string), int(res[2].(int64)), nil
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Attempts returns up to limit attempts of a message, oldest first, after
+// the attempt with id after (all when empty), and whether more follow.
+func (s *Store) Attempts(ctx context.Context, ws, id, after string, limit int) ([]Attempt, bool, int, error) {
+	if _, err := s.Get(ctx, ws, id); err != nil {
+		return nil, false, 0, err
+	}
+	raws, err := s.rdb.LRange(ctx, s.keys.attempts(ws, id), 0, -1).Result()
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("logstore: attempts: %w", err)
+	}
+	all := make([]Attempt, 0, len(raws))
+	for _, r := range raws {
+		var a Attempt
+		if err := json.Unmarshal([]byte(r), &a); err != nil {
+			return nil, false, 0, fmt.Errorf("logstore: corrupt attempt: %w", err)
+		}
+		all = append(all, a)
+	}
+	start := 0
+	if after != "" {
+		start = len(all)
+		for i, a := range all {
+			if a.ID == after {
+				start = i + 1
+				break
+			}
+		}
+	}
+	page := all[start:]
+	more := len(page) > limit
+	if more {
+		page = page[:limit]
+	}
+	return page, more, len(all), nil
+}
+
+// expired reports whether the time in a message id is past retention: such
+// an id answers ErrRetentionExpired without a lookup.
+func (s *Store) expired(id string) bool {
+	t, ok := ids.Time(id)
+	return ok && t.Before(s.clock.Now().Add(-s.retention))
+}
