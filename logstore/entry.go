@@ -84,6 +84,7 @@ type header struct {
 	EC   string `json:"ec,omitempty"`
 	R    int    `json:"r"`
 	A    int    `json:"a"`
+	GA   int    `json:"ga,omitempty"`
 	Ses  string `json:"ses,omitempty"`
 	Ch   string `json:"cache,omitempty"`
 	CA   int64  `json:"ca"`

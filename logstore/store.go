@@ -192,8 +192,13 @@ const (
 type AttemptResult struct {
 	// Status is the entry's status afterwards.
 	Status string
-	// Attempts is the number of attempts recorded so far.
-	Attempts int
+	// Attempts is the number of attempts recorded so far; GenerationAttempts
+	// those since the last reprocess, which retries are counted against.
+	Attempts           int
+	GenerationAttempts int
+	// RetryIn is the delay before the next attempt when the entry stays in
+	// flight for a retry.
+	RetryIn time.Duration
 	// Applied is false when nothing was written: the entry is gone
 	// (Missing), was reprocessed since (Stale), or is no longer in flight.
 	Applied bool
@@ -201,11 +206,20 @@ type AttemptResult struct {
 	Stale   bool
 }
 
+// Backoff is the retry schedule: Initial * 2^(attempt-1), capped at Max,
+// times Jitter (a multiplier around 1 the caller draws), and never less
+// than MinDelay (a provider's Retry-After).
+type Backoff struct {
+	Initial, Max time.Duration
+	Jitter       float64
+	MinDelay     time.Duration
+}
+
 // RecordAttempt appends an attempt and applies its outcome in one atomic
 // step: OutcomeSent moves the entry to sent; OutcomeRetry keeps it in
-// flight with nextAt as the next attempt unless maxAttempts is reached,
-// then it becomes failed; OutcomeFail makes it failed.
-func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int, a Attempt, outcome Outcome, maxAttempts int, nextAt time.Time) (AttemptResult, error) {
+// flight, with the next attempt due after the backoff, unless maxAttempts
+// is reached, then it becomes failed; OutcomeFail makes it failed.
+func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int, a Attempt, outcome Outcome, maxAttempts int, b Backoff) (AttemptResult, error) {
 	if len(a.ResponseBody) > MaxResponseBody {
 		a.ResponseBody = a.ResponseBody[:MaxResponseBody]
 	}
@@ -217,13 +231,14 @@ func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int
 	if err != nil {
 		return AttemptResult{}, fmt.Errorf("logstore: encode attempt: %w", err)
 	}
-	var next int64
-	if !nextAt.IsZero() {
-		next = nextAt.UnixMilli()
+	jitter := b.Jitter
+	if jitter <= 0 {
+		jitter = 1
 	}
 	res, err := attemptScript.Run(ctx, s.rdb, []string{s.keys.entry(ws, id), s.keys.attempts(ws, id)},
 		s.keys.base(ws), s.clock.Now().UnixMilli(), generation, string(outcome), maxAttempts,
-		a.ErrorCode, a.Error, body, s.cap, next).Slice()
+		a.ErrorCode, a.Error, body, s.cap,
+		b.Initial.Milliseconds(), b.Max.Milliseconds(), jitter, b.MinDelay.Milliseconds()).Slice()
 	if err != nil {
 		return AttemptResult{}, fmt.Errorf("logstore: record attempt: %w", err)
 	}
@@ -235,7 +250,8 @@ func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int
 	case "done":
 		return AttemptResult{Status: res[1].(string)}, nil
 	}
-	return AttemptResult{Status: res[0].(string), Attempts: int(res[1].(int64)), Applied: true}, nil
+	return AttemptResult{Status: res[0].(string), Attempts: int(res[1].(int64)),
+		RetryIn: time.Duration(res[2].(int64)) * time.Millisecond, GenerationAttempts: int(res[3].(int64)), Applied: true}, nil
 }
 
 // Change describes a Transition.

@@ -110,23 +110,27 @@ func TestRecordAttempt(t *testing.T) {
 	att := func(code int, outcome logstore.Outcome) logstore.Attempt {
 		return logstore.Attempt{ResponseCode: code, ResponseContentType: "text/plain", ResponseBody: "x", AttemptedAt: clk.Now(), DurationMs: 5, Outcome: string(outcome)}
 	}
-	next := clk.Now().Add(time.Second)
+	next := logstore.Backoff{Initial: time.Second, Max: 3 * time.Second, Jitter: 1.1}
 	r, err := s.RecordAttempt(ctx, "acme", ne.ID, 0, att(503, logstore.OutcomeRetry), logstore.OutcomeRetry, 3, next)
 	require.NoError(t, err)
-	require.Equal(t, logstore.AttemptResult{Status: "pending", Attempts: 1, Applied: true}, r)
+	require.Equal(t, logstore.AttemptResult{Status: "pending", Attempts: 1, GenerationAttempts: 1, Applied: true, RetryIn: 1100 * time.Millisecond}, r)
 	e, err := s.Get(ctx, "acme", ne.ID)
 	require.NoError(t, err)
-	require.Equal(t, next.Truncate(time.Millisecond), e.NextAttemptAt)
+	require.Equal(t, clk.Now().Add(1100*time.Millisecond), e.NextAttemptAt)
 
+	// The second delay doubles; a Retry-After longer than it wins.
+	next.MinDelay = 5 * time.Second
 	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 0, att(503, logstore.OutcomeRetry), logstore.OutcomeRetry, 3, next)
 	require.NoError(t, err)
 	require.Equal(t, "pending", r.Status)
+	require.Equal(t, 5*time.Second, r.RetryIn)
+	next.MinDelay = 0
 	// The third attempt is the last of 3: a retryable failure now fails.
 	a3 := att(503, logstore.OutcomeRetry)
 	a3.ErrorCode, a3.Error = "DELIVERY_ERROR", "HTTP 503"
 	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 0, a3, logstore.OutcomeRetry, 3, next)
 	require.NoError(t, err)
-	require.Equal(t, logstore.AttemptResult{Status: "failed", Attempts: 3, Applied: true}, r)
+	require.Equal(t, logstore.AttemptResult{Status: "failed", Attempts: 3, GenerationAttempts: 3, Applied: true}, r)
 	e, err = s.Get(ctx, "acme", ne.ID)
 	require.NoError(t, err)
 	require.Equal(t, "DELIVERY_ERROR", e.ErrorCode)
@@ -134,7 +138,7 @@ func TestRecordAttempt(t *testing.T) {
 	require.True(t, e.NextAttemptAt.IsZero(), "a failed entry has no next attempt")
 
 	// Once final, a late attempt (a redelivery) writes nothing.
-	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 0, att(200, logstore.OutcomeSent), logstore.OutcomeSent, 3, time.Time{})
+	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 0, att(200, logstore.OutcomeSent), logstore.OutcomeSent, 3, logstore.Backoff{})
 	require.NoError(t, err)
 	require.False(t, r.Applied)
 	require.Equal(t, "failed", r.Status)
@@ -162,13 +166,14 @@ func TestRecordAttempt(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "reprocessing", st)
 	require.Equal(t, 1, gen)
-	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 0, att(200, logstore.OutcomeSent), logstore.OutcomeSent, 3, time.Time{})
+	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 0, att(200, logstore.OutcomeSent), logstore.OutcomeSent, 3, logstore.Backoff{})
 	require.NoError(t, err)
 	require.True(t, r.Stale)
-	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 1, att(200, logstore.OutcomeSent), logstore.OutcomeSent, 3, time.Time{})
+	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 1, att(200, logstore.OutcomeSent), logstore.OutcomeSent, 3, logstore.Backoff{})
 	require.NoError(t, err)
 	require.Equal(t, "sent", r.Status)
 	require.Equal(t, 4, r.Attempts)
+	require.Equal(t, 1, r.GenerationAttempts, "retries restart with a new generation")
 	e, err = s.Get(ctx, "acme", ne.ID)
 	require.NoError(t, err)
 	require.Equal(t, "reprocess", e.TriggeredBy)
@@ -193,7 +198,7 @@ func TestAttemptsCapAndBodyCut(t *testing.T) {
 		big[i] = 'a'
 	}
 	for i := range 7 {
-		_, err := s.RecordAttempt(ctx, "acme", ne.ID, 0, logstore.Attempt{ResponseCode: 500 + i, ResponseBody: string(big), AttemptedAt: clk.Now()}, logstore.OutcomeRetry, 100, clk.Now())
+		_, err := s.RecordAttempt(ctx, "acme", ne.ID, 0, logstore.Attempt{ResponseCode: 500 + i, ResponseBody: string(big), AttemptedAt: clk.Now()}, logstore.OutcomeRetry, 100, logstore.Backoff{Initial: time.Hour, Max: 4 * time.Hour})
 		require.NoError(t, err)
 	}
 	as, _, total, err := s.Attempts(ctx, "acme", ne.ID, "", 50)
@@ -231,7 +236,7 @@ func TestQueryFiltersAndPaging(t *testing.T) {
 		require.NoError(t, err)
 		created = append(created, ne.ID)
 		if i%6 == 0 {
-			_, err := s.RecordAttempt(ctx, "acme", ne.ID, 0, logstore.Attempt{AttemptedAt: clk.Now()}, logstore.OutcomeSent, 1, time.Time{})
+			_, err := s.RecordAttempt(ctx, "acme", ne.ID, 0, logstore.Attempt{AttemptedAt: clk.Now()}, logstore.OutcomeSent, 1, logstore.Backoff{})
 			require.NoError(t, err)
 		}
 	}

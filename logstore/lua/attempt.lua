@@ -4,10 +4,15 @@
 --
 -- KEYS[1] entry   KEYS[2] attempts list
 -- ARGV[1] key base   ARGV[2] now ms   ARGV[3] generation the delivery belongs to
--- ARGV[4] outcome: "ok" | "retry" | "fail"   ARGV[5] max attempts
+-- ARGV[4] outcome: "ok" | "retry" | "fail"   ARGV[5] max attempts of this generation
 -- ARGV[6] error code   ARGV[7] error message   ARGV[8] attempt JSON
--- ARGV[9] attempts cap   ARGV[10] next attempt at (ms) for a retry
--- Returns {status, attempts} on success; {"missing"}; {"stale", status} when
+-- ARGV[9] attempts cap
+-- ARGV[10] backoff initial ms   ARGV[11] backoff max ms
+-- ARGV[12] jitter multiplier (e.g. 0.9 .. 1.1)   ARGV[13] minimum delay ms (Retry-After)
+-- The retry delay is min(max, initial * 2^(attempts-1)) * jitter, at least
+-- the minimum; it is computed here because only here is the attempt count
+-- known for sure.
+-- Returns {status, attempts, retry delay ms} on success; {"missing"}; {"stale", status} when
 -- the entry was reprocessed since; {"done", status} when it is no longer in
 -- flight (already sent or failed): nothing is written then.
 local SEG = 65536
@@ -29,7 +34,11 @@ local exp = redis.call('PEXPIRETIME', KEYS[1])
 if exp > 0 then redis.call('PEXPIREAT', KEYS[2], exp) end
 
 h.a = (h.a or 0) + 1
+-- ga counts the attempts of this generation: retries and backoff restart
+-- when a message is reprocessed.
+h.ga = (h.ga or 0) + 1
 local outcome = ARGV[4]
+local delay = 0
 local to
 if outcome == 'ok' then
   to = 'sent'
@@ -39,9 +48,13 @@ if outcome == 'ok' then
 else
   h.err = ARGV[7]
   h.ec = ARGV[6]
-  if outcome == 'retry' and h.a < tonumber(ARGV[5]) then
+  if outcome == 'retry' and h.ga < tonumber(ARGV[5]) then
     to = h.st
-    h.na = tonumber(ARGV[10])
+    delay = tonumber(ARGV[10]) * math.pow(2, h.ga - 1)
+    if delay > tonumber(ARGV[11]) then delay = tonumber(ARGV[11]) end
+    delay = math.floor(delay * tonumber(ARGV[12]))
+    if delay < tonumber(ARGV[13]) then delay = tonumber(ARGV[13]) end
+    h.na = now + delay
   else
     to = 'failed'
     h.na = nil
@@ -57,4 +70,4 @@ if to ~= h.st then
 end
 h.ua = now
 redis.call('SET', KEYS[1], cjson.encode(h) .. string.sub(raw, nl), 'KEEPTTL')
-return {h.st, h.a}
+return {h.st, h.a, delay, h.ga}

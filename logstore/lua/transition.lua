@@ -38,6 +38,7 @@ if ARGV[5] == '1' then
 end
 if ARGV[8] == '1' then
   h.rp = (h.rp or 0) + 1
+  h.ga = nil
   h.otb = h.otb or h.tb
   h.tb = ARGV[9]
   h.na = nil

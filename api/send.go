@@ -1,0 +1,38 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/producer"
+)
+
+// sendResponse is the 202/200 body of a single-channel send.
+type sendResponse struct {
+	Success bool `json:"success"`
+	*producer.Sent
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
+	if s.cfg.Producer == nil {
+		return errorf(http.StatusNotFound, "not_found", "", "this process does not accept sends")
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := producer.DecodeSend(body)
+	if err != nil {
+		return err
+	}
+	sent, err := s.cfg.Producer.Send(r.Context(), p.Workspace, r.PathValue("channel"), req, producer.ViaAPI)
+	if err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if sent.Deduplicated {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, sendResponse{Success: true, Sent: sent})
+	return nil
+}

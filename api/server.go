@@ -1,0 +1,178 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/clock"
+	"github.com/heraldhq/herald/internal/promx"
+	"github.com/heraldhq/herald/logstore"
+	"github.com/heraldhq/herald/producer"
+)
+
+// Config configures the HTTP API. Zero values mean the documented defaults.
+type Config struct {
+	// Config returns the current configuration (keys, workspaces).
+	Config func() *config.Config
+	// Producer accepts sends; nil on a role that does not accept them.
+	Producer *producer.Producer
+	Store    *logstore.Store
+	// Checks are the readiness checks by name (e.g. "redis", "nats").
+	Checks map[string]func(context.Context) error
+	// MaxBodyBytes is the largest accepted body. Default 1 MiB.
+	MaxBodyBytes int64
+	Gatherer     prometheus.Gatherer
+	Registerer   prometheus.Registerer
+	Logger       *zap.Logger
+	Clock        clock.Clock
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg      Config
+	log      *zap.Logger
+	clock    clock.Clock
+	mux      *http.ServeMux
+	draining atomic.Bool
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New returns the API server.
+func New(cfg Config) *Server {
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
+	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, zap.NewNop()).Named("api"), clock: clock.Or(cfg.Clock), mux: http.NewServeMux()}
+	s.requests = promx.Must(cfg.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_api_requests_total",
+		Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"}))
+	s.latency = promx.Must(cfg.Registerer, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "herald_api_request_duration_seconds",
+		Help:    "HTTP request duration by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"}))
+	s.routes()
+	return s
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// SetDraining makes /readyz answer 503 so load balancers stop sending
+// traffic while the process shuts down.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+func (s *Server) routes() {
+	s.handle("POST /v1/notifications/{channel}/send", config.ScopeSend, s.send)
+	s.handle("GET /v1/messages", config.ScopeRead, s.listMessages)
+	s.handle("GET /v1/messages/{id}", config.ScopeRead, s.getMessage)
+	s.handle("GET /v1/messages/{id}/attempts", config.ScopeRead, s.listAttempts)
+	s.handleOpen("GET /healthz", s.healthz)
+	s.handleOpen("GET /readyz", s.readyz)
+	if s.cfg.Gatherer != nil {
+		s.handleOpen("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.instrument("unmatched", func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, errorf(http.StatusNotFound, "not_found", "", "no route "+r.Method+" "+r.URL.Path))
+		})(w, r)
+	})
+}
+
+// handlerFunc is a handler that returns its error for writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p *config.Principal) error
+
+func (s *Server) handle(pattern, scope string, h handlerFunc) {
+	_, route, _ := strings.Cut(pattern, " ")
+	s.mux.HandleFunc(pattern, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r, scope)
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			if ae := toAPIError(err); ae.status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+			}
+			s.writeError(w, r, err)
+		}
+	}))
+}
+
+func (s *Server) handleOpen(pattern string, h http.HandlerFunc) {
+	_, route, _ := strings.Cut(pattern, " ")
+	s.mux.HandleFunc(pattern, s.instrument(route, h))
+}
+
+// instrument adds the request id, the access log and the metrics.
+func (s *Server) instrument(route string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDRe.MatchString(id) {
+			id = newUUID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h(rec, r)
+		d := time.Since(start)
+		s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		s.latency.WithLabelValues(route).Observe(d.Seconds())
+		if route != "/healthz" && route != "/readyz" && route != "/metrics" {
+			s.log.Info("request", zap.String("request_id", id), zap.String("method", r.Method),
+				zap.String("route", route), zap.Int("status", rec.status), zap.Duration("duration", d))
+		}
+	}
+}
+
+var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._\-]{8,64}$`)
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// readBody reads a request body up to the limit: a larger one is a 413
+// before any of it is used.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+}

@@ -1,0 +1,361 @@
+// Package app wires Herald's parts into a running process for each role:
+// serve (everything, with an embedded JetStream), producer (HTTP API and
+// ingest), worker (deliveries). cmd/herald only parses flags and calls it.
+package app
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/clock"
+	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/netguard"
+	"github.com/heraldhq/herald/logstore"
+	"github.com/heraldhq/herald/producer"
+	"github.com/heraldhq/herald/worker"
+	"github.com/heraldhq/herald/worker/channel/callback"
+)
+
+// Role selects what a process runs.
+type Role struct {
+	API    bool
+	Worker bool
+}
+
+// Roles of the herald subcommands.
+var (
+	RoleServe    = Role{API: true, Worker: true}
+	RoleProducer = Role{API: true}
+	RoleWorker   = Role{Worker: true}
+)
+
+// Options configure an App.
+type Options struct {
+	Config *config.Config
+	Role   Role
+	// Embedded runs an in-process JetStream server when Config.NATSURL is
+	// empty (herald serve). Split roles always need an external NATS.
+	Embedded bool
+	Logger   *zap.Logger
+	Clock    clock.Clock
+	// Deliverers replaces the channel deliverers (tests wrap them).
+	Deliverers map[string]worker.Deliverer
+	// WrapDeliverer, when set, wraps each deliverer (tests use it to stop
+	// a worker mid-delivery).
+	WrapDeliverer func(channel string, d worker.Deliverer) worker.Deliverer
+	// LagInterval overrides the worker's lag/stall check period.
+	LagInterval time.Duration
+}
+
+// App is a running Herald process.
+type App struct {
+	opts     Options
+	cfg      atomic.Pointer[config.Config]
+	log      *zap.Logger
+	registry *prometheus.Registry
+
+	rdb      *redis.Client
+	ns       *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	store    *logstore.Store
+	producer *producer.Producer
+	worker   *worker.Worker
+	api      *api.Server
+	http     *http.Server
+	listener net.Listener
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New checks the options; Start does the I/O.
+func New(opts Options) (*App, error) {
+	if opts.Config == nil {
+		return nil, errors.New("app: no config")
+	}
+	if opts.Config.NATSURL == "" && !opts.Embedded {
+		return nil, errors.New("this role needs an external NATS: set HERALD_NATS_URL (or nats_url); only `herald serve` embeds one")
+	}
+	a := &App{opts: opts, log: cmp.Or(opts.Logger, zap.NewNop()), registry: prometheus.NewRegistry()}
+	a.cfg.Store(opts.Config)
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return a, nil
+}
+
+// Config returns the current configuration.
+func (a *App) Config() *config.Config { return a.cfg.Load() }
+
+// Reload swaps in a new configuration (already validated by config.Load).
+// In-flight work keeps the definitions it resolved.
+func (a *App) Reload(c *config.Config) { a.cfg.Store(c) }
+
+// Registry is the process's metrics registry.
+func (a *App) Registry() *prometheus.Registry { return a.registry }
+
+// Store is the log store (tests read it).
+func (a *App) Store() *logstore.Store { return a.store }
+
+// JetStream is the process's JetStream context.
+func (a *App) JetStream() jetstream.JetStream { return a.js }
+
+// NATSURL is the client URL of the embedded server, or the configured one.
+func (a *App) NATSURL() string {
+	if a.ns != nil {
+		return a.ns.ClientURL()
+	}
+	return a.Config().NATSURL
+}
+
+// Addr is the HTTP listen address (with the real port when ":0" was asked).
+func (a *App) Addr() string {
+	if a.listener == nil {
+		return ""
+	}
+	return a.listener.Addr().String()
+}
+
+// Start connects to Redis and NATS, starts every part of the role and the
+// HTTP listener. On error, whatever started is stopped again.
+func (a *App) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = a.Stop(context.Background())
+		}
+	}()
+	cfg := a.Config()
+	if err := a.connectRedis(ctx, cfg); err != nil {
+		return err
+	}
+	if err := a.connectNATS(ctx, cfg); err != nil {
+		return err
+	}
+	a.store = logstore.New(a.rdb, logstore.Config{Prefix: cfg.KeyPrefix, Retention: cfg.Retention.D(), Clock: a.opts.Clock})
+
+	guard := &netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks}
+	deliverers := a.opts.Deliverers
+	if deliverers == nil {
+		deliverers = map[string]worker.Deliverer{
+			"callback": callback.New(callback.Config{Guard: guard, Timeout: cfg.Delivery.Timeout.D()}),
+		}
+	}
+	if a.opts.Role.API {
+		a.producer, err = producer.New(producer.Config{
+			Config: a.Config, Store: a.store, JS: a.js, Clock: a.opts.Clock,
+			Validators: validators(), Logger: a.log.Named("producer"), Registerer: a.registry,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if a.opts.Role.Worker {
+		if err := a.startWorker(ctx, cfg, deliverers); err != nil {
+			return err
+		}
+	}
+	if a.opts.Role.API {
+		if err := a.startHTTP(cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validators check channel input at accept time.
+func validators() map[string]producer.Validator {
+	return map[string]producer.Validator{
+		"callback": func(def *config.Message, input json.RawMessage) error {
+			if _, err := callback.Prepare(def.Callback, input); err != nil {
+				var ie *callback.InputError
+				if errors.As(err, &ie) {
+					return &producer.InvalidError{Code: "invalid_argument", Field: ie.Field, Message: ie.Message}
+				}
+				return &producer.InvalidError{Code: "invalid_argument", Field: "input", Message: err.Error()}
+			}
+			return nil
+		},
+	}
+}
+
+func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers map[string]worker.Deliverer) error {
+	enabled := map[string]worker.Deliverer{}
+	for ch, d := range deliverers {
+		if len(cfg.Delivery.Channels) > 0 && !contains(cfg.Delivery.Channels, ch) {
+			continue
+		}
+		if a.opts.WrapDeliverer != nil {
+			d = a.opts.WrapDeliverer(ch, d)
+		}
+		enabled[ch] = d
+	}
+	w, err := worker.New(worker.Config{
+		Config: a.Config, Store: a.store, JS: a.js, Deliverers: enabled,
+		Concurrency: cfg.Delivery.Concurrency, AckWait: cfg.NATS.AckWait.D(), MaxAckPending: cfg.NATS.MaxAckPending,
+		BackoffInitial: cfg.Delivery.BackoffInitial.D(), BackoffMax: cfg.Delivery.BackoffMax.D(), Jitter: *cfg.Delivery.Jitter,
+		BreakerFailures: cfg.Breaker.Failures, BreakerOpenFor: cfg.Breaker.OpenFor.D(), BreakerHalfOpenRequests: cfg.Breaker.HalfOpenRequests,
+		LagInterval: a.opts.LagInterval, Clock: a.opts.Clock, Logger: a.log, Registerer: a.registry,
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	a.worker = w
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *App) startHTTP(cfg *config.Config) error {
+	a.api = api.New(api.Config{
+		Config: a.Config, Producer: a.producer, Store: a.store, MaxBodyBytes: cfg.MaxBodyBytes,
+		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock,
+		Checks: map[string]func(context.Context) error{
+			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
+			"nats": func(ctx context.Context) error {
+				if !a.nc.IsConnected() {
+					return fmt.Errorf("not connected (%s)", a.nc.Status())
+				}
+				_, err := a.js.AccountInfo(ctx)
+				return err
+			},
+		},
+	})
+	l, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (HERALD_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	a.listener = l
+	a.http = &http.Server{
+		Handler:           a.api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
+	}
+	go func() {
+		if err := a.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", zap.Error(err))
+		}
+	}()
+	a.log.Info("http listening", zap.String("addr", l.Addr().String()))
+	return nil
+}
+
+func (a *App) connectRedis(ctx context.Context, cfg *config.Config) error {
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis url (HERALD_REDIS_URL): %w", err)
+	}
+	opt.PoolSize = cmp.Or(opt.PoolSize, 64)
+	a.rdb = redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := a.rdb.Ping(pctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s is unreachable: %w (is redis-server running? set HERALD_REDIS_URL)", redactURL(cfg.RedisURL), err)
+	}
+	return nil
+}
+
+// redactURL hides a password in a URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+func (a *App) connectNATS(ctx context.Context, cfg *config.Config) error {
+	if cfg.NATSURL == "" {
+		ns, err := natsx.StartEmbedded(natsx.EmbeddedConfig{
+			Listen: cfg.NATS.Listen, DataDir: cfg.DataDir, SyncInterval: cfg.NATS.SyncInterval, Logger: a.log,
+		})
+		if err != nil {
+			return err
+		}
+		a.ns = ns
+		a.log.Info("embedded JetStream started", zap.String("url", ns.ClientURL()), zap.String("store", cfg.DataDir+"/nats"))
+	}
+	nc, err := natsx.Connect(cfg.NATSURL, a.ns, "herald", a.log)
+	if err != nil {
+		return err
+	}
+	a.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	a.js = js
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return natsx.EnsureStreams(sctx, js, natsx.StreamConfig{Replicas: cfg.NATS.StreamReplicas, DuplicateWindow: cfg.NATS.DuplicateWindow.D()})
+}
+
+// Stop shuts down in order: readiness fails, the HTTP server stops
+// accepting and finishes its requests, the worker finishes or hands back
+// its deliveries, then NATS and Redis close. ctx bounds the whole.
+func (a *App) Stop(ctx context.Context) error {
+	a.stopOnce.Do(func() {
+		var errs []error
+		if a.api != nil {
+			a.api.SetDraining()
+		}
+		if a.http != nil {
+			if err := a.http.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("http: %w", err))
+			}
+		}
+		if a.worker != nil {
+			if err := a.worker.Stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if a.nc != nil {
+			_ = a.nc.Drain()
+			deadline := time.Now().Add(5 * time.Second)
+			for !a.nc.IsClosed() && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			a.nc.Close()
+		}
+		if a.ns != nil {
+			a.ns.Shutdown()
+			a.ns.WaitForShutdown()
+		}
+		if a.rdb != nil {
+			_ = a.rdb.Close()
+		}
+		a.stopErr = errors.Join(errs...)
+	})
+	return a.stopErr
+}

@@ -1,0 +1,167 @@
+// Package natsx is Herald's NATS machinery: the embedded JetStream server of
+// `herald serve`, client connections, and the streams every role expects.
+package natsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// Streams and subjects (DESIGN.md, "NATS layout").
+const (
+	StreamSend      = "HERALD_SEND"
+	SendSubjects    = "herald.send.>"
+	StreamDispatch  = "HERALD_DISPATCH"
+	DispatchSubject = "herald.dispatch"
+)
+
+// SendSubject is the subject a channel's deliveries are published on.
+func SendSubject(channel string) string { return "herald.send." + channel }
+
+// EmbeddedConfig configures the embedded server.
+type EmbeddedConfig struct {
+	// Listen is host:port for clients; port -1 picks a free one.
+	Listen string
+	// DataDir is the server's state; JetStream stores under DataDir/nats.
+	DataDir string
+	// SyncInterval: "always" or a duration ("2m").
+	SyncInterval string
+	Logger       *zap.Logger
+}
+
+// StartEmbedded starts a JetStream-enabled nats-server in this process and
+// waits until it accepts connections.
+func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("nats listen %q: %w", cfg.Listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("nats listen %q: bad port", cfg.Listen)
+	}
+	opts := &server.Options{
+		ServerName: "herald-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
+		NoSigs:     true,
+		MaxPayload: 8 << 20,
+	}
+	if cfg.SyncInterval == "always" {
+		opts.SyncAlways = true
+	} else if cfg.SyncInterval != "" {
+		d, err := time.ParseDuration(cfg.SyncInterval)
+		if err != nil {
+			return nil, fmt.Errorf("nats sync interval %q: %w", cfg.SyncInterval, err)
+		}
+		opts.SyncInterval = d
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if cfg.Logger != nil {
+		ns.SetLoggerV2(&zapNATSLogger{l: cfg.Logger.Named("nats")}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(15 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded nats: not ready after 15s (is the port taken?)")
+	}
+	return ns, nil
+}
+
+// Connect dials NATS (a URL list, or the embedded server when ns is set)
+// and keeps reconnecting forever: a worker never silently stops because a
+// link dropped.
+func Connect(url string, ns *server.Server, name string, log *zap.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.PingInterval(10 * time.Second),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted())) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("nats async error", zap.String("subject", subj), zap.Error(err))
+		}),
+	}
+	if ns != nil {
+		opts = append(opts, nats.InProcessServer(ns))
+		url = ns.ClientURL()
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// StreamConfig tunes the streams EnsureStreams creates.
+type StreamConfig struct {
+	Replicas        int
+	DuplicateWindow time.Duration
+}
+
+// EnsureStreams creates or updates Herald's streams idempotently; every
+// role calls it at start, so any of them can come up first.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	for _, sc := range []jetstream.StreamConfig{
+		{
+			Name:        StreamSend,
+			Description: "Herald deliveries, one subject per channel",
+			Subjects:    []string{SendSubjects},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    max(cfg.Replicas, 1),
+			Duplicates:  cfg.DuplicateWindow,
+			Discard:     jetstream.DiscardOld,
+		},
+		{
+			Name:        StreamDispatch,
+			Description: "Herald dispatch jobs, new and changed",
+			Subjects:    []string{DispatchSubject},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    max(cfg.Replicas, 1),
+			Duplicates:  cfg.DuplicateWindow,
+		},
+	} {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+// zapNATSLogger routes nats-server logs into zap.
+type zapNATSLogger struct{ l *zap.Logger }
+
+func (z *zapNATSLogger) Noticef(format string, v ...any) { z.l.Debug(fmt.Sprintf(format, v...)) }
+func (z *zapNATSLogger) Warnf(format string, v ...any)   { z.l.Warn(fmt.Sprintf(format, v...)) }
+func (z *zapNATSLogger) Fatalf(format string, v ...any)  { z.l.Error(fmt.Sprintf(format, v...)) }
+func (z *zapNATSLogger) Errorf(format string, v ...any)  { z.l.Error(fmt.Sprintf(format, v...)) }
+func (z *zapNATSLogger) Debugf(format string, v ...any)  { z.l.Debug(fmt.Sprintf(format, v...)) }
+func (z *zapNATSLogger) Tracef(format string, v ...any)  {}
