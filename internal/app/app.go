@@ -277,6 +277,7 @@ func (a *App) connectRedis(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("redis url (HERALD_REDIS_URL): %w", err)
 	}
 	opt.PoolSize = cmp.Or(opt.PoolSize, 64)
+	redis.SetLogger(redisLogger{a.log.Named("redis")})
 	a.rdb = redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -358,4 +359,21 @@ func (a *App) Stop(ctx context.Context) error {
 		a.stopErr = errors.Join(errs...)
 	})
 	return a.stopErr
+}
+
+// CloseNATSConnection drops the process's NATS connection at once, without
+// draining, acking or nacking: what a killed process looks like to
+// JetStream. Fault-injection tests use it.
+func (a *App) CloseNATSConnection() {
+	if a.nc != nil {
+		a.nc.Close()
+	}
+}
+
+// redisLogger sends go-redis's internal messages to zap at debug level; the
+// errors that matter reach callers as errors.
+type redisLogger struct{ l *zap.Logger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Debug(fmt.Sprintf(format, v...))
 }

@@ -27,10 +27,10 @@ func TestCheckZeroGuard(t *testing.T) {
 		{"223.255.255.255", ""}, // just below multicast
 		{"2606:4700::1111", ""},
 		{"2001:4860:4860::8888", ""},
-		{"::ffff:8.8.8.8", ""},     // IPv4-mapped public
-		{"64:ff9b::808:808", ""},   // NAT64 of 8.8.8.8
-		{"2002:808:808::1", ""},    // 6to4 of 8.8.8.8
-		{"64:ff9b::1.1.1.1", ""},   // NAT64 written with a dotted tail
+		{"::ffff:8.8.8.8", ""},   // IPv4-mapped public
+		{"64:ff9b::808:808", ""}, // NAT64 of 8.8.8.8
+		{"2002:808:808::1", ""},  // 6to4 of 8.8.8.8
+		{"64:ff9b::1.1.1.1", ""}, // NAT64 written with a dotted tail
 		{"::ffff:93.184.216.34", ""},
 
 		// Loopback.

@@ -138,7 +138,7 @@ func members(path string, raw json.RawMessage) (map[string]json.RawMessage, erro
 	if raw == nil || isNull(raw) {
 		return nil, nil
 	}
-	if raw = bytes.TrimSpace(raw); raw[0] != '{' {
+	if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] != '{' {
 		return nil, &InputError{Field: path, Message: "must be an object"}
 	}
 	var m map[string]json.RawMessage
@@ -171,6 +171,7 @@ func scalars(path string, raw json.RawMessage) (map[string]string, error) {
 func scalar(raw json.RawMessage) (string, error) {
 	raw = bytes.TrimSpace(raw)
 	switch {
+	case len(raw) == 0:
 	case raw[0] == '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
