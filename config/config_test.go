@@ -128,13 +128,15 @@ workspaces:
             messages:
               - tag: confirmation
                 email: { provider: missing, subject: "{{.x" }
-                callback: { url: "ftp://{host}/x", method: TRACE, secret_env: UNSET_SECRET }
+                callback: { url: "ftp://{host}/x", method: TRACE, secret_env: UNSET_SECRET, headers: { Host: x, X-Ok: "a\nb" } }
+              - tag: other
+                callback: { url: "https://x.example/", secret_env: BAD_WHSEC }
               - tag: confirmation
       - tag: app
         envs: [prd, prd, "bad env"]
   - id: acme
 `
-	_, err := config.Parse([]byte(yaml), env(nil))
+	_, err := config.Parse([]byte(yaml), env(map[string]string{"BAD_WHSEC": "whsec_not*base64"}))
 	var ve *config.ValidationError
 	require.True(t, errors.As(err, &ve), "%v", err)
 	paths := map[string]bool{}
@@ -151,8 +153,11 @@ workspaces:
 		"workspaces[0].products[0].notifications[0].messages[0].callback.url",
 		"workspaces[0].products[0].notifications[0].messages[0].callback.method",
 		"workspaces[0].products[0].notifications[0].messages[0].callback.secret_env",
-		"workspaces[0].products[0].notifications[0].messages[1].tag",
-		"workspaces[0].products[0].notifications[0].messages[1]",
+		"workspaces[0].products[0].notifications[0].messages[0].callback.headers.Host",
+		"workspaces[0].products[0].notifications[0].messages[0].callback.headers.X-Ok",
+		"workspaces[0].products[0].notifications[0].messages[1].callback.secret_env",
+		"workspaces[0].products[0].notifications[0].messages[2].tag",
+		"workspaces[0].products[0].notifications[0].messages[2]",
 		"workspaces[0].products[1].tag",
 		"workspaces[0].products[1].envs[1]",
 		"workspaces[0].products[1].envs[2]",

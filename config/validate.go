@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -342,9 +343,14 @@ func (c *Config) validateMessage(ps *problems, mp string, ws *Workspace, m *Mess
 		if cb.Timeout.D() < 0 {
 			ps.add(cp+".timeout", "must not be negative")
 		}
-		for h := range cb.Headers {
-			if !validHeaderName(h) {
+		for h, v := range cb.Headers {
+			switch {
+			case !validHeaderName(h):
 				ps.add(cp+".headers."+h, "not a valid HTTP header name")
+			case ReservedHeader(h):
+				ps.add(cp+".headers."+h, "set by Herald itself; a callback may not set it")
+			case strings.ContainsAny(v, "\r\n\x00"):
+				ps.add(cp+".headers."+h, "control characters are not allowed in header values")
 			}
 		}
 		if cb.SecretEnv != "" {
@@ -352,6 +358,8 @@ func (c *Config) validateMessage(ps *problems, mp string, ws *Workspace, m *Mess
 				ps.add(cp+".secret_env", "want an environment variable name")
 			} else if v := getenv(cb.SecretEnv); v == "" {
 				ps.add(cp+".secret_env", "environment variable %s is empty or unset", cb.SecretEnv)
+			} else if b64, ok := strings.CutPrefix(v, "whsec_"); ok && !validBase64(b64) {
+				ps.add(cp+".secret_env", "%s starts with whsec_ but the rest is not base64", cb.SecretEnv)
 			} else {
 				cb.secret = []byte(v)
 			}
@@ -416,5 +424,23 @@ func validHeaderName(h string) bool {
 	return true
 }
 
+// reservedHeaders may not be set by a callback definition or input: the
+// transport owns the framing and hop-by-hop ones, signing owns webhook-*.
+var reservedHeaders = []string{
+	"host", "content-length", "transfer-encoding", "connection", "keep-alive",
+	"upgrade", "te", "trailer", "webhook-id", "webhook-timestamp", "webhook-signature",
+}
+
+// ReservedHeader reports whether a callback may not set header name.
+func ReservedHeader(name string) bool {
+	l := strings.ToLower(name)
+	return slices.Contains(reservedHeaders, l) || strings.HasPrefix(l, "proxy-")
+}
+
 // ValidHeaderName reports whether h is an RFC 9110 token.
 func ValidHeaderName(h string) bool { return validHeaderName(h) }
+
+func validBase64(s string) bool {
+	_, err := base64.StdEncoding.DecodeString(s)
+	return err == nil && s != ""
+}

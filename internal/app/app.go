@@ -84,6 +84,8 @@ type App struct {
 	http     *http.Server
 	listener net.Listener
 
+	deliverers map[string]worker.Deliverer
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -158,6 +160,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 			"callback": callback.New(callback.Config{Guard: guard, Timeout: cfg.Delivery.Timeout.D()}),
 		}
 	}
+	a.deliverers = deliverers
 	if a.opts.Role.API {
 		a.producer, err = producer.New(producer.Config{
 			Config: a.Config, Store: a.store, JS: a.js, Clock: a.opts.Clock,
@@ -339,6 +342,11 @@ func (a *App) Stop(ctx context.Context) error {
 		if a.worker != nil {
 			if err := a.worker.Stop(ctx); err != nil {
 				errs = append(errs, err)
+			}
+		}
+		for _, d := range a.deliverers {
+			if c, ok := d.(interface{ Close() }); ok {
+				c.Close() // idle keep-alive connections
 			}
 		}
 		if a.nc != nil {

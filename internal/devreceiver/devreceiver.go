@@ -8,12 +8,14 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 )
 
-// Handler prints each request to out and answers 200 with a JSON body.
+// Handler prints each request to out and answers 200 with a JSON body, or
+// the status a path /fail/<status>/... asks for (to watch retries).
 func Handler(out io.Writer) http.Handler {
 	var n atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -26,6 +28,14 @@ func Handler(out io.Writer) http.Handler {
 		fmt.Fprintf(out, "--- callback #%d at %s\n%s %s\n%s\n\n%s\n\n", n.Add(1), time.Now().Format(time.RFC3339),
 			r.Method, r.URL.RequestURI(), strings.Join(hdr, "\n"), body)
 		w.Header().Set("Content-Type", "application/json")
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/fail/"); ok {
+			code, _, _ := strings.Cut(rest, "/")
+			if n, err := strconv.Atoi(code); err == nil && n >= 200 && n <= 599 {
+				w.WriteHeader(n)
+				_, _ = io.WriteString(w, `{"received":true,"failing_on_purpose":true}`)
+				return
+			}
+		}
 		_, _ = io.WriteString(w, `{"received":true}`)
 	})
 }

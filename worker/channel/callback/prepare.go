@@ -40,17 +40,8 @@ func (e *InputError) Error() string { return e.Field + ": " + e.Message }
 // inputKeys are the members a callback input may have (API.md).
 var inputKeys = []string{"body", "headers", "params", "query"}
 
-// reservedHeaders may not be set by an input or a definition: the
-// transport owns the framing and hop-by-hop ones, Deliver the signature.
-var reservedHeaders = []string{
-	"host", "content-length", "transfer-encoding", "connection", "keep-alive",
-	"upgrade", "te", "trailer", "webhook-id", "webhook-timestamp", "webhook-signature",
-}
-
-func reservedHeader(name string) bool {
-	l := strings.ToLower(name)
-	return slices.Contains(reservedHeaders, l) || strings.HasPrefix(l, "proxy-")
-}
+// reservedHeader: see config.ReservedHeader.
+func reservedHeader(name string) bool { return config.ReservedHeader(name) }
 
 // placeholderRe matches a {name} segment, as config.CallbackParams does.
 var placeholderRe = regexp.MustCompile(`\{([^{}]*)\}`)

@@ -1,0 +1,54 @@
+# Herald — make targets. A newcomer needs two: `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/herald
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+FUZZTIME ?= 30s
+
+.PHONY: all setup build run test test-short race vet fmt lint fuzz bench clean
+
+all: build
+
+## setup: install what is missing (redis-server from Debian's packages)
+setup:
+	@deploy/local/setup.sh
+
+## build: the herald binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/herald
+
+## run: install what is missing, start redis-server, a loopback receiver and `herald serve`
+run: setup build
+	@deploy/local/run.sh
+
+## test: the whole suite with the race detector, against real redis-server and NATS
+test: setup vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -count=1 ./...
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+lint: vet
+
+## fuzz: every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+## bench: benchmarks (results go into BENCHMARKS.md by hand, with the machine)
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+
+clean:
+	rm -rf bin .run
