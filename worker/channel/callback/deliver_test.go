@@ -148,17 +148,6 @@ func TestDeliverSigns(t *testing.T) {
 	}
 }
 
-func TestDeliverBadWhsecSecret(t *testing.T) {
-	rec := &recorder{}
-	srv := newServer(t, rec.ServeHTTP)
-	d := newDeliverer(t, Config{Guard: exactly(t, srv)})
-	def := signedDef(t, srv.URL+"/hook", "POST", "whsec_!!not-base64!!")
-	_, err := d.Deliver(t.Context(), message(def, `{}`))
-	ce := requireCode(t, err, channel.CodeDelivery, false)
-	require.NotContains(t, ce.Error(), "not-base64")
-	require.Empty(t, rec.reqs)
-}
-
 // statusServer answers /status/<code> with that code; a retry_after query
 // value becomes the Retry-After header, and date the Date header.
 func statusServer(t *testing.T) string {
