@@ -77,6 +77,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) SetDraining() { s.draining.Store(true) }
 
 func (s *Server) routes() {
+	s.handle("POST /v1/notifications/send", config.ScopeSend, s.sendMulti)
 	s.handle("POST /v1/notifications/{channel}/send", config.ScopeSend, s.send)
 	s.handle("GET /v1/messages", config.ScopeRead, s.listMessages)
 	s.handle("GET /v1/messages/{id}", config.ScopeRead, s.getMessage)

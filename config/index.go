@@ -81,6 +81,31 @@ func (c *Config) Message(ws, product, notification string) *Message {
 	return c.index.messages[ws][product][notification]
 }
 
+// Notification returns a product's notification by tag, or nil.
+func (c *Config) Notification(ws, product, tag string) *Notification {
+	p := c.Product(ws, product)
+	if p == nil {
+		return nil
+	}
+	for i := range p.Notifications {
+		if p.Notifications[i].Tag == tag {
+			return &p.Notifications[i]
+		}
+	}
+	return nil
+}
+
+// MessageFor returns the first message of the notification that defines
+// channel, as "notification_tag:message_tag", or "" when none does.
+func (n *Notification) MessageFor(channel string) string {
+	for i := range n.Messages {
+		if n.Messages[i].Channel(channel) != nil {
+			return n.Tag + ":" + n.Messages[i].Tag
+		}
+	}
+	return ""
+}
+
 // HasEnv reports whether the product runs in env.
 func (p *Product) HasEnv(env string) bool {
 	for _, e := range p.Envs {

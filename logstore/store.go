@@ -89,8 +89,11 @@ type NewEntry struct {
 	Session         string
 	Retries         int
 	Input           json.RawMessage
-	// Cache is the idempotency tag; CacheWindow how long it holds.
+	// Cache is the idempotency tag shown on the entry; CacheWindow how long
+	// it holds. CacheKey, when set, is what is deduplicated on instead (a
+	// multi-channel send dedupes each channel under its own key).
 	Cache       string
+	CacheKey    string
 	CacheWindow time.Duration
 }
 
@@ -102,6 +105,11 @@ type Created struct {
 	// Deduplicated is true when Cache named an entry made earlier inside
 	// its window; ID is then that entry's id and nothing was written.
 	Deduplicated bool
+	// Existed is true when an entry with this id was already there (a
+	// deterministic id made twice, e.g. two schedulers firing one slot);
+	// Status is then its current status and nothing was written.
+	Existed bool
+	Status  string
 }
 
 // Create writes a pending entry and its indexes in one atomic step, or
@@ -123,8 +131,8 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 		input = json.RawMessage("{}")
 	}
 	cacheKey := ""
-	if e.Cache != "" {
-		cacheKey = s.keys.cache(e.Workspace, e.Cache)
+	if tag := cmp.Or(e.CacheKey, e.Cache); tag != "" {
+		cacheKey = s.keys.cache(e.Workspace, tag)
 	}
 	args := []any{
 		s.keys.base(e.Workspace), e.ID, s.clock.Now().UnixMilli(), s.retention.Milliseconds(),
@@ -145,7 +153,7 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 		if err != nil {
 			return Created{}, err
 		}
-		return Created{ID: got.ID, Seq: got.Seq, CreatedAt: got.CreatedAt}, nil
+		return Created{ID: got.ID, Seq: got.Seq, CreatedAt: got.CreatedAt, Existed: true, Status: got.Status}, nil
 	}
 	return Created{ID: e.ID, Seq: res[2].(int64), CreatedAt: time.UnixMilli(res[3].(int64)).UTC()}, nil
 }

@@ -165,28 +165,56 @@ func (p *Producer) validate(cfg *config.Config, ws, channel string, req *SendReq
 	return r, nil
 }
 
+// Options are what internal callers (the scheduler, reprocessing, NATS
+// ingest) set on a send beyond the request itself.
+type Options struct {
+	// Via is triggered_by: api, nats, schedule or reprocess. Default api.
+	Via        string
+	CampaignID string
+	ProcessID  string
+	// IDSeed makes message ids deterministic: the id of a channel's message
+	// is ids.Derive(At, IDSeed+"/"+channel), so that two processes making
+	// the same send (two scheduler replicas firing one slot) write one
+	// entry and publish one job.
+	IDSeed string
+	At     time.Time
+}
+
 // Send accepts one send on one channel for workspace ws: it validates,
 // writes the pending entry, then publishes the job. It returns an
 // *InvalidError for bad input and ErrUnavailable when the job could not be
 // queued.
-func (p *Producer) Send(ctx context.Context, ws, channel string, req *SendRequest, via string) (*Sent, error) {
+func (p *Producer) Send(ctx context.Context, ws, channel string, req *SendRequest, opts Options) (*Sent, error) {
 	cfg := p.cfg.Config()
 	r, err := p.validate(cfg, ws, channel, req)
 	if err != nil {
-		p.metrics.rejected.WithLabelValues(channel).Inc()
+		p.metrics.rejected.WithLabelValues(metricChannel(channel)).Inc()
 		return nil, err
 	}
-	return p.accept(ctx, ws, channel, req, r, via, "", "")
+	return p.accept(ctx, ws, channel, req, r, opts, req.Cache)
 }
 
-func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequest, r *resolved, via, processID, campaignID string) (*Sent, error) {
+// metricChannel bounds the channel label to the known channels.
+func metricChannel(ch string) string {
+	if slices.Contains(config.Channels, ch) {
+		return ch
+	}
+	return "unknown"
+}
+
+func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequest, r *resolved, opts Options, cacheKey string) (*Sent, error) {
 	now := p.clock.Now()
+	via := cmp.Or(opts.Via, ViaAPI)
+	id := ids.New(now)
+	if opts.IDSeed != "" {
+		id = ids.Derive(cmp.Or(opts.At, now), opts.IDSeed+"/"+channel)
+	}
 	nt, _, _ := strings.Cut(req.Notification, ":")
 	ne := &logstore.NewEntry{
-		ID: ids.New(now), Workspace: ws, ProductID: r.product.ID, ProductTag: r.product.Tag, Env: req.Env,
-		NotificationTag: nt, Notification: req.Notification, Type: channel, ProcessID: processID,
-		CampaignID: campaignID, TriggeredBy: via, Session: r.session, Retries: r.retries,
-		Input: req.Input, Cache: req.Cache, CacheWindow: p.cfg.CacheWindow,
+		ID: id, Workspace: ws, ProductID: r.product.ID, ProductTag: r.product.Tag, Env: req.Env,
+		NotificationTag: nt, Notification: req.Notification, Type: channel, ProcessID: opts.ProcessID,
+		CampaignID: opts.CampaignID, TriggeredBy: via, Session: r.session, Retries: r.retries,
+		Input: req.Input, Cache: req.Cache, CacheKey: cacheKey, CacheWindow: p.cfg.CacheWindow,
 	}
 	created, err := p.cfg.Store.Create(ctx, ne)
 	if err != nil {
@@ -202,16 +230,23 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 		}
 		return &Sent{Channel: channel, MessageID: created.ID, Status: status, Deduplicated: true}, nil
 	}
+	if created.Existed && created.Status != logstore.StatusPending {
+		// Made and settled before (same deterministic id): nothing to queue.
+		return &Sent{Channel: channel, MessageID: created.ID, Status: created.Status, Deduplicated: true}, nil
+	}
 	j := &job.Job{Workspace: ws, ID: created.ID, Channel: channel, Product: req.Product, Env: req.Env,
 		Notification: req.Notification, Retries: r.retries, Input: req.Input}
-	if err := p.publish(ctx, j, false); err != nil {
+	// A job for an entry that already existed may have been published by
+	// its first maker: JetStream's duplicate window drops a second copy,
+	// and the republished mark makes the worker check the entry first.
+	if err := p.publish(ctx, j, created.Existed); err != nil {
 		p.log.Error("publish failed; entry marked failed", zap.String("workspace", ws), zap.String("message_id", created.ID), zap.Error(err))
 		p.metrics.unavailable.Inc()
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if _, _, terr := p.cfg.Store.Transition(mctx, ws, created.ID, logstore.Change{
 			To: logstore.StatusFailed, From: []string{logstore.StatusPending}, SetError: true,
-			ErrorCode: "UNAVAILABLE", Error: "the delivery queue was unavailable; nothing was sent", ReleaseCache: req.Cache,
+			ErrorCode: "UNAVAILABLE", Error: "the delivery queue was unavailable; nothing was sent", ReleaseCache: cacheKey,
 		}); terr != nil {
 			// The reconciler republishes entries left pending.
 			p.log.Error("could not mark entry failed after publish failure", zap.String("message_id", created.ID), zap.Error(terr))
@@ -219,7 +254,7 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 		return nil, fmt.Errorf("%w: queue: %v", ErrUnavailable, err)
 	}
 	p.metrics.accepted.WithLabelValues(channel, via).Inc()
-	return &Sent{Channel: channel, MessageID: created.ID, Status: logstore.StatusPending}, nil
+	return &Sent{Channel: channel, MessageID: created.ID, Status: logstore.StatusPending, Deduplicated: created.Existed}, nil
 }
 
 // publish puts a job on JetStream and waits for the stream's ack.

@@ -117,6 +117,9 @@ func (a *App) Registry() *prometheus.Registry { return a.registry }
 // Store is the log store (tests read it).
 func (a *App) Store() *logstore.Store { return a.store }
 
+// Producer accepts sends (nil on a worker-only process).
+func (a *App) Producer() *producer.Producer { return a.producer }
+
 // JetStream is the process's JetStream context.
 func (a *App) JetStream() jetstream.JetStream { return a.js }
 

@@ -4,6 +4,7 @@ package ids
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"io"
 	"strings"
 	"sync"
@@ -42,4 +43,16 @@ func Time(s string) (time.Time, bool) {
 func Valid(s string) bool {
 	_, err := ulid.ParseStrict(s)
 	return err == nil
+}
+
+// Derive returns a ULID for time t whose random part is derived from seed:
+// the same (t, seed) always gives the same id, so that processes making
+// "the same" message independently (two scheduler replicas firing one
+// slot) agree on its id.
+func Derive(t time.Time, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	var u ulid.ULID
+	_ = u.SetTime(ulid.Timestamp(t))
+	copy(u[6:], sum[:10])
+	return u.String()
 }
