@@ -17,11 +17,11 @@ type MultiRequest struct {
 	// Event is the notification tag ("orders"), or a full
 	// "notification_tag:message_tag". With the tag alone, each channel uses
 	// the notification's first message that defines it.
-	Event   string          `json:"event"`
-	Input   MultiInput      `json:"input"`
-	Session string          `json:"session"`
-	Cache   string          `json:"cache"`
-	Retries *int            `json:"retries"`
+	Event   string     `json:"event"`
+	Input   MultiInput `json:"input"`
+	Session string     `json:"session"`
+	Cache   string     `json:"cache"`
+	Retries *int       `json:"retries"`
 }
 
 // MultiInput holds one channel input per channel.

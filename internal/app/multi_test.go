@@ -42,7 +42,7 @@ func TestMultiChannelSend(t *testing.T) {
 	// Nothing acceptable: 400 with the channels and the error shape.
 	r = h.Do("POST", "/v1/notifications/send", apptest.KeyAcme, map[string]any{
 		"product": "shop", "env": "prd", "event": "orders",
-		"input":   map[string]any{"callback": map[string]any{"params": map[string]any{}}},
+		"input": map[string]any{"callback": map[string]any{"params": map[string]any{}}},
 	})
 	require.Equal(t, http.StatusBadRequest, r.Status, string(r.Body))
 	require.Equal(t, "input.callback.params.id", errorOf(t, r)["field"])
