@@ -82,6 +82,8 @@ func (s *Server) routes() {
 	s.handle("GET /v1/messages", config.ScopeRead, s.listMessages)
 	s.handle("GET /v1/messages/{id}", config.ScopeRead, s.getMessage)
 	s.handle("GET /v1/messages/{id}/attempts", config.ScopeRead, s.listAttempts)
+	s.handle("PATCH /v1/messages/{id}", config.ScopeReprocess, s.patchMessage)
+	s.handle("POST /v1/messages/{id}/reprocess", config.ScopeReprocess, s.reprocess)
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)
 	if s.cfg.Gatherer != nil {

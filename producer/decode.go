@@ -50,6 +50,10 @@ func DecodeSend(body []byte) (*SendRequest, error) {
 	return &req, nil
 }
 
+// DecodeStrict decodes exactly one JSON object into v as the send
+// decoders do; every failure is an *InvalidError naming the field.
+func DecodeStrict(body []byte, v any) error { return decodeStrict(body, v) }
+
 // decodeStrict decodes exactly one JSON object into v, refusing unknown
 // fields and trailing data, and turns decoder errors into *InvalidError.
 func decodeStrict(body []byte, v any) error {

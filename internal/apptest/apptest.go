@@ -66,7 +66,7 @@ workspaces:
                 callback: { url: "%s/signed", secret_env: TEST_HOOK_SECRET }
   - id: globex
     keys:
-      - { name: all, sha256: %q, scopes: [notifications:send, notifications:read] }
+      - { name: all, sha256: %q, scopes: [notifications:send, notifications:read, notifications:reprocess, jobs:read, jobs:write] }
     products:
       - tag: shop
         envs: [prd]
