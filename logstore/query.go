@@ -82,7 +82,7 @@ func (s *Store) Query(ctx context.Context, q Query) (*Page, error) {
 	}
 	var scratch [8]byte
 	_, _ = rand.Read(scratch[:])
-	args := []any{s.keys.base(q.Workspace), from, to, cursor, q.Offset, q.Limit + 1, hex.EncodeToString(scratch[:]), zsets[0], zsets[1]}
+	args := []any{s.seg, s.keys.base(q.Workspace), from, to, cursor, q.Offset, q.Limit + 1, hex.EncodeToString(scratch[:]), zsets[0], zsets[1]}
 	for _, f := range [][2]string{
 		{"st", q.Status}, {"ty", q.Type}, {"env", q.Env}, {"pt", q.ProductTag}, {"pid", q.ProductID}, {"nt", q.NotificationTag},
 	} {

@@ -27,11 +27,14 @@ var (
 )
 
 var (
-	createScript     = redis.NewScript(createLua)
-	attemptScript    = redis.NewScript(attemptLua)
-	transitionScript = redis.NewScript(transitionLua)
-	queryScript      = redis.NewScript(queryLua)
+	createScript     = newScript(createLua)
+	attemptScript    = newScript(attemptLua)
+	transitionScript = newScript(transitionLua)
+	queryScript      = newScript(queryLua)
 )
+
+// newScript loads a script once per process (EVALSHA, falling back to EVAL).
+func newScript(src string) *redis.Script { return redis.NewScript(src) }
 
 // Config configures a Store. Zero values mean the documented defaults.
 type Config struct {
@@ -43,6 +46,9 @@ type Config struct {
 	AttemptsCap int
 	// Clock is the time source. Default the wall clock.
 	Clock clock.Clock
+	// SegmentSize is how many sequence numbers one index segment covers: a
+	// power of two, default 65536. Smaller only in tests.
+	SegmentSize int64
 }
 
 // Store is the log store on one Redis (or Redis Cluster).
@@ -52,6 +58,7 @@ type Store struct {
 	retention time.Duration
 	cap       int
 	clock     clock.Clock
+	seg       int64
 }
 
 // New returns a Store using rdb.
@@ -62,6 +69,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		retention: cmp.Or(cfg.Retention, 90*24*time.Hour),
 		cap:       cmp.Or(cfg.AttemptsCap, 1000),
 		clock:     clock.Or(cfg.Clock),
+		seg:       cmp.Or(cfg.SegmentSize, segmentSize),
 	}
 }
 
@@ -135,7 +143,7 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 		cacheKey = s.keys.cache(e.Workspace, tag)
 	}
 	args := []any{
-		s.keys.base(e.Workspace), e.ID, s.clock.Now().UnixMilli(), s.retention.Milliseconds(),
+		s.seg, s.keys.base(e.Workspace), e.ID, s.clock.Now().UnixMilli(), s.retention.Milliseconds(),
 		cmp.Or(e.CacheWindow, 24*time.Hour).Milliseconds(), hdr, []byte(input), e.ProcessID, e.CampaignID,
 	}
 	for _, t := range entryTerms(StatusPending, e.Type, e.Env, e.ProductTag, e.ProductID, e.NotificationTag) {
@@ -244,7 +252,7 @@ func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int
 		jitter = 1
 	}
 	res, err := attemptScript.Run(ctx, s.rdb, []string{s.keys.entry(ws, id), s.keys.attempts(ws, id)},
-		s.keys.base(ws), s.clock.Now().UnixMilli(), generation, string(outcome), maxAttempts,
+		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), generation, string(outcome), maxAttempts,
 		a.ErrorCode, a.Error, body, s.cap,
 		b.Initial.Milliseconds(), b.Max.Milliseconds(), jitter, b.MinDelay.Milliseconds()).Slice()
 	if err != nil {
@@ -301,7 +309,7 @@ func (s *Store) Transition(ctx context.Context, ws, id string, c Change) (status
 		gen = fmt.Sprint(*c.Generation)
 	}
 	res, err := transitionScript.Run(ctx, s.rdb, []string{s.keys.entry(ws, id), cacheKey},
-		s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), c.ErrorCode, c.Error,
+		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), c.ErrorCode, c.Error,
 		boolArg(c.NewGeneration), c.TriggeredBy, gen).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("logstore: transition: %w", err)

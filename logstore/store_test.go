@@ -21,7 +21,7 @@ func newStore(t *testing.T) (*logstore.Store, *clock.Fake) {
 	t.Helper()
 	r := testutil.StartRedis(t)
 	clk := clock.NewFake(t0)
-	return logstore.New(r.Client, logstore.Config{Clock: clk, Retention: 30 * 24 * time.Hour, AttemptsCap: 5}), clk
+	return logstore.New(r.Client, logstore.Config{Clock: clk, Retention: 30 * 24 * time.Hour, AttemptsCap: 5, SegmentSize: 64}), clk
 }
 
 func newEntry(ws string, clk *clock.Fake, mods ...func(*logstore.NewEntry)) *logstore.NewEntry {
@@ -346,4 +346,73 @@ func TestQueryRetentionWindow(t *testing.T) {
 	require.Equal(t, fresh.ID, p.Entries[0].ID)
 	_, _, _, err = s.Attempts(ctx, "acme", old.ID, "", 10)
 	require.ErrorIs(t, err, logstore.ErrRetentionExpired)
+}
+
+func TestTrimReclaimsExpiredSegments(t *testing.T) {
+	r := testutil.StartRedis(t)
+	clk := clock.NewFake(t0)
+	s := logstore.New(r.Client, logstore.Config{Clock: clk, Retention: 30 * 24 * time.Hour, SegmentSize: 64})
+	ctx := context.Background()
+	for range 150 {
+		_, err := s.Create(ctx, newEntry("acme", clk, func(e *logstore.NewEntry) { e.CampaignID = "job_long" }))
+		require.NoError(t, err)
+	}
+	clk.Advance(31 * 24 * time.Hour)
+	for range 50 {
+		_, err := s.Create(ctx, newEntry("acme", clk, func(e *logstore.NewEntry) { e.CampaignID = "job_long" }))
+		require.NoError(t, err)
+	}
+	count := func(q logstore.Query) int64 {
+		q.Workspace = "acme"
+		p, err := s.Query(ctx, q)
+		require.NoError(t, err)
+		return p.Total
+	}
+	keysBefore, err := r.Client.DBSize(ctx).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 50, count(logstore.Query{}), "expired entries are never counted")
+	require.EqualValues(t, 50, count(logstore.Query{CampaignID: "job_long"}))
+
+	tr, err := s.Trim(ctx, "acme")
+	require.NoError(t, err)
+	require.EqualValues(t, 150, tr.Low)
+	require.Equal(t, 2, tr.Segments, "segments 0 and 1 (seq 0-127) are wholly expired; 2 is shared")
+	keysAfter, err := r.Client.DBSize(ctx).Result()
+	require.NoError(t, err)
+	require.Less(t, keysAfter, keysBefore)
+	n, err := r.Client.ZCard(ctx, "herald:{acme}:z:camp:job_long").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 50, n, "the campaign set lost its expired members")
+	require.EqualValues(t, 50, count(logstore.Query{}))
+	require.EqualValues(t, 50, count(logstore.Query{CampaignID: "job_long", Status: "pending"}))
+	p, err := s.Query(ctx, logstore.Query{Workspace: "acme", Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, p.Entries, 50)
+
+	// Idempotent.
+	tr, err = s.Trim(ctx, "acme")
+	require.NoError(t, err)
+	require.Zero(t, tr.Segments)
+}
+
+func TestJanitorTrimsOnInterval(t *testing.T) {
+	r := testutil.StartRedis(t)
+	clk := clock.NewFake(t0)
+	s := logstore.New(r.Client, logstore.Config{Clock: clk, Retention: 24 * time.Hour, SegmentSize: 64})
+	ctx := context.Background()
+	for range 130 {
+		_, err := s.Create(ctx, newEntry("acme", clk))
+		require.NoError(t, err)
+	}
+	clk.Advance(48 * time.Hour)
+	j := &logstore.Janitor{Store: s, Workspaces: func() []string { return []string{"acme", "empty"} }, Interval: 20 * time.Millisecond}
+	require.NoError(t, j.Start(ctx))
+	require.Eventually(t, func() bool {
+		n, _ := r.Client.Exists(ctx, "herald:{acme}:q:0", "herald:{acme}:q:1").Result()
+		return n == 0
+	}, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, j.Stop(ctx))
+	low, err := r.Client.HGet(ctx, "herald:{acme}:meta", "low").Int64()
+	require.NoError(t, err)
+	require.EqualValues(t, 130, low)
 }

@@ -85,6 +85,7 @@ type App struct {
 	listener net.Listener
 
 	deliverers map[string]worker.Deliverer
+	janitor    *logstore.Janitor
 
 	stopOnce sync.Once
 	stopErr  error
@@ -116,6 +117,15 @@ func (a *App) Registry() *prometheus.Registry { return a.registry }
 
 // Store is the log store (tests read it).
 func (a *App) Store() *logstore.Store { return a.store }
+
+// workspaceIDs lists the configured workspaces.
+func (a *App) workspaceIDs() []string {
+	var out []string
+	for _, ws := range a.Config().Workspaces {
+		out = append(out, ws.ID)
+	}
+	return out
+}
 
 // Producer accepts sends (nil on a worker-only process).
 func (a *App) Producer() *producer.Producer { return a.producer }
@@ -175,6 +185,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	if a.opts.Role.Worker {
 		if err := a.startWorker(ctx, cfg, deliverers); err != nil {
+			return err
+		}
+		a.janitor = &logstore.Janitor{Store: a.store, Workspaces: a.workspaceIDs, Logger: a.log.Named("janitor")}
+		if err := a.janitor.Start(ctx); err != nil {
 			return err
 		}
 	}
@@ -346,6 +360,9 @@ func (a *App) Stop(ctx context.Context) error {
 			if err := a.worker.Stop(ctx); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if a.janitor != nil {
+			_ = a.janitor.Stop(ctx)
 		}
 		for _, d := range a.deliverers {
 			if c, ok := d.(interface{ Close() }); ok {

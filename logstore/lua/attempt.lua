@@ -3,30 +3,31 @@
 -- entry moves to sent, to failed, or stays in flight for a retry.
 --
 -- KEYS[1] entry   KEYS[2] attempts list
--- ARGV[1] key base   ARGV[2] now ms   ARGV[3] generation the delivery belongs to
--- ARGV[4] outcome: "ok" | "retry" | "fail"   ARGV[5] max attempts of this generation
--- ARGV[6] error code   ARGV[7] error message   ARGV[8] attempt JSON
--- ARGV[9] attempts cap
--- ARGV[10] backoff initial ms   ARGV[11] backoff max ms
--- ARGV[12] jitter multiplier (e.g. 0.9 .. 1.1)   ARGV[13] minimum delay ms (Retry-After)
+-- ARGV[1] segment size (Config.SegmentSize)
+-- ARGV[2] key base   ARGV[3] now ms   ARGV[4] generation the delivery belongs to
+-- ARGV[5] outcome: "ok" | "retry" | "fail"   ARGV[6] max attempts of this generation
+-- ARGV[7] error code   ARGV[8] error message   ARGV[9] attempt JSON
+-- ARGV[10] attempts cap
+-- ARGV[11] backoff initial ms   ARGV[12] backoff max ms
+-- ARGV[13] jitter multiplier (e.g. 0.9 .. 1.1)   ARGV[14] minimum delay ms (Retry-After)
 -- The retry delay is min(max, initial * 2^(attempts-1)) * jitter, at least
 -- the minimum; it is computed here because only here is the attempt count
 -- known for sure.
 -- Returns {status, attempts, retry delay ms} on success; {"missing"}; {"stale", status} when
 -- the entry was reprocessed since; {"done", status} when it is no longer in
 -- flight (already sent or failed): nothing is written then.
-local SEG = 65536
+local SEG = tonumber(ARGV[1]) -- segment size (Config.SegmentSize)
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'missing'} end
 local nl = string.find(raw, '\n', 1, true)
 local h = cjson.decode(string.sub(raw, 1, nl - 1))
-local gen = tonumber(ARGV[3])
+local gen = tonumber(ARGV[4])
 if (h.rp or 0) ~= gen then return {'stale', h.st} end
 if h.st ~= 'pending' and h.st ~= 'reprocessing' then return {'done', h.st} end
 
-local now = tonumber(ARGV[2])
-local cap = tonumber(ARGV[9])
-redis.call('RPUSH', KEYS[2], ARGV[8])
+local now = tonumber(ARGV[3])
+local cap = tonumber(ARGV[10])
+redis.call('RPUSH', KEYS[2], ARGV[9])
 if redis.call('LLEN', KEYS[2]) > cap then
   redis.call('LTRIM', KEYS[2], -cap, -1)
 end
@@ -37,7 +38,7 @@ h.a = (h.a or 0) + 1
 -- ga counts the attempts of this generation: retries and backoff restart
 -- when a message is reprocessed.
 h.ga = (h.ga or 0) + 1
-local outcome = ARGV[4]
+local outcome = ARGV[5]
 local delay = 0
 local to
 if outcome == 'ok' then
@@ -46,14 +47,14 @@ if outcome == 'ok' then
   h.ec = nil
   h.na = nil
 else
-  h.err = ARGV[7]
-  h.ec = ARGV[6]
-  if outcome == 'retry' and h.ga < tonumber(ARGV[5]) then
+  h.err = ARGV[8]
+  h.ec = ARGV[7]
+  if outcome == 'retry' and h.ga < tonumber(ARGV[6]) then
     to = h.st
-    delay = tonumber(ARGV[10]) * math.pow(2, h.ga - 1)
-    if delay > tonumber(ARGV[11]) then delay = tonumber(ARGV[11]) end
-    delay = math.floor(delay * tonumber(ARGV[12]))
-    if delay < tonumber(ARGV[13]) then delay = tonumber(ARGV[13]) end
+    delay = tonumber(ARGV[11]) * math.pow(2, h.ga - 1)
+    if delay > tonumber(ARGV[12]) then delay = tonumber(ARGV[12]) end
+    delay = math.floor(delay * tonumber(ARGV[13]))
+    if delay < tonumber(ARGV[14]) then delay = tonumber(ARGV[14]) end
     h.na = now + delay
   else
     to = 'failed'
@@ -63,7 +64,7 @@ end
 if to ~= h.st then
   local seg = math.floor(h.seq / SEG)
   local pos = h.seq % SEG
-  local b = ARGV[1] .. 'b:' .. seg .. ':st:'
+  local b = ARGV[2] .. 'b:' .. seg .. ':st:'
   redis.call('SETBIT', b .. h.st, pos, 0)
   redis.call('SETBIT', b .. to, pos, 1)
   h.st = to

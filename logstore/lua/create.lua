@@ -2,19 +2,20 @@
 -- index it, atomically; or answer the entry a cache tag already points at.
 --
 -- KEYS[1] workspace meta hash   KEYS[2] entry   KEYS[3] cache key or ""
--- ARGV[1] key base "<prefix>:{ws}:"   ARGV[2] id (26 chars)
--- ARGV[3] now ms   ARGV[4] retention ms   ARGV[5] cache window ms
--- ARGV[6] header JSON (without seq/ca/ua)   ARGV[7] input JSON
--- ARGV[8] process id or ""   ARGV[9] campaign id or ""
--- ARGV[10..] bitmap terms ("st:pending", "env:prd", ...)
+-- ARGV[1] segment size (Config.SegmentSize)
+-- ARGV[2] key base "<prefix>:{ws}:"   ARGV[3] id (26 chars)
+-- ARGV[4] now ms   ARGV[5] retention ms   ARGV[6] cache window ms
+-- ARGV[7] header JSON (without seq/ca/ua)   ARGV[8] input JSON
+-- ARGV[9] process id or ""   ARGV[10] campaign id or ""
+-- ARGV[11..] bitmap terms ("st:pending", "env:prd", ...)
 -- Returns {1, id, seq, created_ms} for a new entry, {0, first_id} when the
 -- cache tag is taken, {2, id} when the id already exists.
-local SEG = 65536
+local SEG = tonumber(ARGV[1]) -- segment size (Config.SegmentSize)
 local REC = 34
-local base = ARGV[1]
-local id = ARGV[2]
-local now = tonumber(ARGV[3])
-local retention = tonumber(ARGV[4])
+local base = ARGV[2]
+local id = ARGV[3]
+local now = tonumber(ARGV[4])
+local retention = tonumber(ARGV[5])
 
 if KEYS[3] ~= '' then
   local first = redis.call('GET', KEYS[3])
@@ -36,7 +37,7 @@ local seg = math.floor(seq / SEG)
 local pos = seq % SEG
 redis.call('SETRANGE', base .. 'q:' .. seg, pos * REC, id .. struct.pack('>d', ts))
 redis.call('SETBIT', base .. 'b:' .. seg .. ':all', pos, 1)
-for i = 10, #ARGV do
+for i = 11, #ARGV do
   redis.call('SETBIT', base .. 'b:' .. seg .. ':' .. ARGV[i], pos, 1)
 end
 
@@ -51,16 +52,16 @@ local function zindex(kind, value)
     end
   end
 end
-zindex('proc', ARGV[8])
-zindex('camp', ARGV[9])
+zindex('proc', ARGV[9])
+zindex('camp', ARGV[10])
 
-local h = cjson.decode(ARGV[6])
+local h = cjson.decode(ARGV[7])
 h.seq = seq
 h.ca = ts
 h.ua = ts
-redis.call('SET', KEYS[2], cjson.encode(h) .. '\n' .. ARGV[7], 'PX', retention)
+redis.call('SET', KEYS[2], cjson.encode(h) .. '\n' .. ARGV[8], 'PX', retention)
 
 if KEYS[3] ~= '' then
-  redis.call('SET', KEYS[3], id, 'PX', tonumber(ARGV[5]))
+  redis.call('SET', KEYS[3], id, 'PX', tonumber(ARGV[6]))
 end
 return {1, id, seq, ts}

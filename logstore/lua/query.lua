@@ -11,27 +11,28 @@
 -- against the bitmaps member by member.
 --
 -- KEYS[1] workspace meta hash
--- ARGV[1] key base   ARGV[2] from ms (inclusive)   ARGV[3] to ms (inclusive)
--- ARGV[4] cursor: only seqs below it (-1: none)   ARGV[5] skip   ARGV[6] limit
--- ARGV[7] scratch key suffix   ARGV[8] zset suffix or ""   ARGV[9] second zset or ""
--- ARGV[10..] bitmap terms
+-- ARGV[1] segment size (Config.SegmentSize)
+-- ARGV[2] key base   ARGV[3] from ms (inclusive)   ARGV[4] to ms (inclusive)
+-- ARGV[5] cursor: only seqs below it (-1: none)   ARGV[6] skip   ARGV[7] limit
+-- ARGV[8] scratch key suffix   ARGV[9] zset suffix or ""   ARGV[10] second zset or ""
+-- ARGV[11..] bitmap terms
 -- Returns {total, seq1, id1, entry1, seq2, id2, entry2, ...}.
-local SEG = 65536
+local SEG = tonumber(ARGV[1]) -- segment size (Config.SegmentSize)
 local REC = 34
-local base = ARGV[1]
+local base = ARGV[2]
 local nextseq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 if nextseq == 0 then return {0} end
 local low = tonumber(redis.call('HGET', KEYS[1], 'low') or '0')
-local from_ts = tonumber(ARGV[2])
-local to_ts = tonumber(ARGV[3])
-local cursor = tonumber(ARGV[4])
-local skip = tonumber(ARGV[5])
-local limit = tonumber(ARGV[6])
-local tmp = base .. 'tmp:' .. ARGV[7]
-local zkey = ARGV[8] ~= '' and (base .. ARGV[8]) or nil
-local zkey2 = ARGV[9] ~= '' and (base .. ARGV[9]) or nil
+local from_ts = tonumber(ARGV[3])
+local to_ts = tonumber(ARGV[4])
+local cursor = tonumber(ARGV[5])
+local skip = tonumber(ARGV[6])
+local limit = tonumber(ARGV[7])
+local tmp = base .. 'tmp:' .. ARGV[8]
+local zkey = ARGV[9] ~= '' and (base .. ARGV[9]) or nil
+local zkey2 = ARGV[10] ~= '' and (base .. ARGV[10]) or nil
 local terms = {}
-for i = 10, #ARGV do terms[#terms + 1] = ARGV[i] end
+for i = 11, #ARGV do terms[#terms + 1] = ARGV[i] end
 
 local function ts_at(seq)
   local s = redis.call('GETRANGE', base .. 'q:' .. math.floor(seq / SEG), (seq % SEG) * REC + 26, (seq % SEG) * REC + 33)
