@@ -83,6 +83,8 @@ func (s *Server) routes() {
 	s.handle("GET /v1/messages/{id}", config.ScopeRead, s.getMessage)
 	s.handle("GET /v1/messages/{id}/attempts", config.ScopeRead, s.listAttempts)
 	s.handle("PATCH /v1/messages/{id}", config.ScopeReprocess, s.patchMessage)
+	s.handle("GET /v1/send-logs/{send_id}", config.ScopeRead, s.getSendLog)
+	s.handle("POST /v1/send-logs/search", config.ScopeRead, s.searchSendLogs)
 	s.handle("POST /v1/messages/{id}/reprocess", config.ScopeReprocess, s.reprocess)
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)
@@ -109,6 +111,10 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		if err != nil {
 			if ae := toAPIError(err); ae.status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+			}
+			if strings.HasPrefix(route, "/v1/send-logs") {
+				writeSendLogError(w, err) // the send-logs envelope: {"ok": false, "error": ...}
+				return
 			}
 			s.writeError(w, r, err)
 		}

@@ -150,3 +150,34 @@ func (m *Message) Channels() []string {
 	}
 	return out
 }
+
+// Template returns the unresolved template a channel of the message sends:
+// the email HTML template (or subject), the push or SMS body, or a
+// callback's "METHOD URL".
+func (m *Message) Template(channel string) string {
+	switch channel {
+	case "email":
+		if m.Email != nil {
+			if m.Email.Template != "" {
+				return m.Email.Template
+			}
+			return m.Email.Subject
+		}
+	case "push":
+		if m.Push != nil {
+			if m.Push.Body != "" {
+				return m.Push.Body
+			}
+			return m.Push.Title
+		}
+	case "sms":
+		if m.SMS != nil {
+			return m.SMS.Body
+		}
+	case "callback":
+		if m.Callback != nil {
+			return m.Callback.Method + " " + m.Callback.URL
+		}
+	}
+	return ""
+}

@@ -31,6 +31,8 @@ type Query struct {
 	Offset int
 	// Limit is the page size.
 	Limit int
+	// Heads keeps only the first message of each send (send logs).
+	Heads bool
 }
 
 // Page is one page of a query.
@@ -89,6 +91,9 @@ func (s *Store) Query(ctx context.Context, q Query) (*Page, error) {
 		if f[1] != "" {
 			args = append(args, term(f[0], f[1]))
 		}
+	}
+	if q.Heads {
+		args = append(args, headTerm)
 	}
 	res, err := queryScript.Run(ctx, s.rdb, []string{s.keys.meta(q.Workspace)}, args...).Slice()
 	if err != nil {

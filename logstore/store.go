@@ -103,6 +103,8 @@ type NewEntry struct {
 	Cache       string
 	CacheKey    string
 	CacheWindow time.Duration
+	// Head marks the first message of a send: send logs are indexed by it.
+	Head bool
 }
 
 // Created is the result of Create.
@@ -149,6 +151,9 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 	for _, t := range entryTerms(StatusPending, e.Type, e.Env, e.ProductTag, e.ProductID, e.NotificationTag) {
 		args = append(args, t)
 	}
+	if e.Head {
+		args = append(args, headTerm)
+	}
 	res, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID), cacheKey}, args...).Slice()
 	if err != nil {
 		return Created{}, fmt.Errorf("logstore: create: %w", err)
@@ -165,6 +170,9 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 	}
 	return Created{ID: e.ID, Seq: res[2].(int64), CreatedAt: time.UnixMilli(res[3].(int64)).UTC()}, nil
 }
+
+// headTerm marks the first message of each send.
+const headTerm = "hd:1"
 
 // entryTerms lists the bitmap terms of an entry; the order does not matter.
 func entryTerms(status, typ, env, productTag, productID, notificationTag string) []string {

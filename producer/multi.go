@@ -157,17 +157,19 @@ func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, 
 		}
 		valid = append(valid, accepted{c.channel, sr, r})
 	}
+	head := true
 	for _, a := range valid {
 		cacheKey := ""
 		if req.Cache != "" {
 			cacheKey = req.Cache + "\x00" + a.channel
 		}
-		sent, err := p.accept(ctx, ws, a.channel, a.req, a.r, opts, cacheKey)
+		sent, err := p.accept(ctx, ws, a.channel, a.req, a.r, opts, cacheKey, head)
 		cr := res.Channels[a.channel]
 		if err != nil {
 			cr.Error = toError(err, "")
 			continue
 		}
+		head = false
 		cr.Success, cr.MessageID, cr.Status, cr.Deduplicated = true, sent.MessageID, sent.Status, sent.Deduplicated
 		res.Success = true
 	}

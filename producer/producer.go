@@ -191,7 +191,7 @@ func (p *Producer) Send(ctx context.Context, ws, channel string, req *SendReques
 		p.metrics.rejected.WithLabelValues(metricChannel(channel)).Inc()
 		return nil, err
 	}
-	return p.accept(ctx, ws, channel, req, r, opts, req.Cache)
+	return p.accept(ctx, ws, channel, req, r, opts, req.Cache, true)
 }
 
 // metricChannel bounds the channel label to the known channels.
@@ -202,7 +202,9 @@ func metricChannel(ch string) string {
 	return "unknown"
 }
 
-func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequest, r *resolved, opts Options, cacheKey string) (*Sent, error) {
+// accept writes and queues one validated message. head marks the first
+// message of a send (the one its send log is indexed by).
+func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequest, r *resolved, opts Options, cacheKey string, head bool) (*Sent, error) {
 	now := p.clock.Now()
 	via := cmp.Or(opts.Via, ViaAPI)
 	id := ids.New(now)
@@ -214,7 +216,7 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 		ID: id, Workspace: ws, ProductID: r.product.ID, ProductTag: r.product.Tag, Env: req.Env,
 		NotificationTag: nt, Notification: req.Notification, Type: channel, ProcessID: opts.ProcessID,
 		CampaignID: opts.CampaignID, TriggeredBy: via, Session: r.session, Retries: r.retries,
-		Input: req.Input, Cache: req.Cache, CacheKey: cacheKey, CacheWindow: p.cfg.CacheWindow,
+		Input: req.Input, Cache: req.Cache, CacheKey: cacheKey, CacheWindow: p.cfg.CacheWindow, Head: head,
 	}
 	created, err := p.cfg.Store.Create(ctx, ne)
 	if err != nil {

@@ -1,0 +1,322 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/ids"
+	"github.com/heraldhq/herald/logstore"
+)
+
+// SendLog is one send as a whole (API.md, "send-logs").
+type SendLog struct {
+	ID              string  `json:"_id"`
+	CampaignID      *string `json:"campaign_id"`
+	Message         string  `json:"message"`
+	TriggeredBy     string  `json:"triggeredBy"`
+	StartDeliveryAt string  `json:"startDeliveryAt"`
+	// Destinations is a count, or the list of recipients.
+	Destinations any     `json:"destinations"`
+	ProductTag   string  `json:"product_tag"`
+	Env          string  `json:"env"`
+	Notification string  `json:"notification"`
+	ProcessID    *string `json:"process_id"`
+	// Messages are the send's messages, one per channel.
+	Messages []sendLogMessage `json:"messages"`
+}
+
+type sendLogMessage struct {
+	ID      string `json:"_id"`
+	Type    string `json:"type"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// toSendLog builds the send log of a send; message templates come from the
+// message definitions.
+func toSendLog(cfg *config.Config, snd *logstore.Send, list bool) SendLog {
+	head := snd.Messages[0]
+	tb := head.TriggeredBy
+	if head.FirstTriggeredBy != "" {
+		tb = head.FirstTriggeredBy
+	}
+	start := head.CreatedAt
+	if t, ok := ids.Time(head.ID); ok {
+		start = t // a scheduled send's id carries its slot
+	}
+	out := SendLog{
+		ID: snd.ID, CampaignID: nullable(head.CampaignID), TriggeredBy: tb, StartDeliveryAt: formatTime(start),
+		ProductTag: head.ProductTag, Env: head.Env, Notification: head.Notification, ProcessID: nullable(head.ProcessID),
+	}
+	dests := []string{}
+	for _, m := range snd.Messages {
+		tmpl := ""
+		if def := cfg.Message(m.Workspace, m.ProductTag, m.Notification); def != nil {
+			tmpl = def.Template(m.Type)
+			dests = append(dests, destinations(def, m)...)
+		}
+		if out.Message == "" {
+			out.Message = tmpl
+		}
+		out.Messages = append(out.Messages, sendLogMessage{ID: m.ID, Type: m.Type, Status: m.Status, Message: tmpl})
+	}
+	if list {
+		out.Destinations = dests
+	} else {
+		out.Destinations = len(dests)
+	}
+	return out
+}
+
+// destinations lists who a message goes to: email and SMS recipients, push
+// device tokens, a callback's URL.
+func destinations(def *config.Message, e *logstore.Entry) []string {
+	var in struct {
+		Recipients   []string       `json:"recipients"`
+		DeviceTokens []string       `json:"device_tokens"`
+		Params       map[string]any `json:"params"`
+	}
+	_ = json.Unmarshal(e.Input, &in)
+	switch e.Type {
+	case "email", "sms":
+		return in.Recipients
+	case "push":
+		return in.DeviceTokens
+	case "callback":
+		if def.Callback == nil {
+			return nil
+		}
+		u := def.Callback.URL
+		for _, name := range config.CallbackParams(u) {
+			u = strings.ReplaceAll(u, "{"+name+"}", url.PathEscape(fmt.Sprint(in.Params[name])))
+		}
+		return []string{u}
+	}
+	return nil
+}
+
+// writeSendLogError answers in the send-logs envelope {"ok": false, "error": ...}.
+func writeSendLogError(w http.ResponseWriter, err error) {
+	ae := toAPIError(err)
+	writeJSON(w, ae.status, map[string]any{"ok": false, "error": ae.body})
+}
+
+func groupList(r *http.Request) (bool, error) {
+	switch g := r.URL.Query().Get("group_destinations"); g {
+	case "", "count":
+		return false, nil
+	case "list":
+		return true, nil
+	default:
+		return false, badRequest("group_destinations", "want count or list")
+	}
+}
+
+func (s *Server) getSendLog(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
+	list, err := groupList(r)
+	if err == nil {
+		var snd *logstore.Send
+		snd, err = s.cfg.Store.SendByID(r.Context(), p.Workspace, r.PathValue("send_id"))
+		if err == nil {
+			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "data": toSendLog(s.cfg.Config(), snd, list)})
+			return nil
+		}
+	}
+	if errors.Is(err, logstore.ErrRetentionExpired) {
+		err = logstore.ErrNotFound
+	}
+	writeSendLogError(w, err)
+	return nil
+}
+
+// searchRequest is the body of POST /v1/send-logs/search.
+type searchRequest struct {
+	Find              map[string]json.RawMessage `json:"find"`
+	Options           map[string]json.RawMessage `json:"options"`
+	GroupDestinations string                     `json:"group_destinations"`
+}
+
+// searchFind and searchOptions are the known members of find and options;
+// nested objects are decoded member by member so that an unknown one is
+// reported with its whole path.
+type searchFind struct {
+	CampaignID      json.RawMessage
+	StartDeliveryAt map[string]json.RawMessage
+}
+
+type searchOptions struct {
+	Skip, Limit *int
+}
+
+func decodeSearch(req *searchRequest) (searchFind, searchOptions, error) {
+	var f searchFind
+	var o searchOptions
+	for k, v := range req.Find {
+		switch k {
+		case "campaign_id":
+			f.CampaignID = v
+		case "startDeliveryAt":
+			if err := json.Unmarshal(v, &f.StartDeliveryAt); err != nil {
+				return f, o, badRequest("find.startDeliveryAt", "want an object such as {\"$gte\": ..., \"$lte\": ...}")
+			}
+		default:
+			return f, o, badRequest("find."+k, "unknown filter (known: campaign_id, startDeliveryAt)")
+		}
+	}
+	for k, v := range req.Options {
+		var n int
+		if err := json.Unmarshal(v, &n); err != nil {
+			return f, o, badRequest("options."+k, "want a whole number")
+		}
+		switch k {
+		case "skip":
+			o.Skip = &n
+		case "limit":
+			o.Limit = &n
+		default:
+			return f, o, badRequest("options."+k, "unknown option (known: skip, limit)")
+		}
+	}
+	return f, o, nil
+}
+
+const maxSendLogLimit = 1000
+
+type parsedSearch struct {
+	Find struct {
+		CampaignID      []string          `json:"campaign_id,omitempty"`
+		StartDeliveryAt map[string]string `json:"startDeliveryAt,omitempty"`
+	} `json:"find"`
+	Options struct {
+		Skip  int `json:"skip"`
+		Limit int `json:"limit"`
+	} `json:"options"`
+}
+
+// parseSearch validates and normalises a search body.
+func parseSearch(body []byte, ws string) (logstore.SendQuery, parsedSearch, bool, error) {
+	var req searchRequest
+	var parsed parsedSearch
+	q := logstore.SendQuery{Workspace: ws}
+	if err := decodeJSON(body, &req); err != nil {
+		return q, parsed, false, err
+	}
+	find, opts, err := decodeSearch(&req)
+	if err != nil {
+		return q, parsed, false, err
+	}
+	if c := find.CampaignID; len(c) > 0 && string(c) != "null" {
+		var one string
+		if json.Unmarshal(c, &one) == nil {
+			q.CampaignIDs = []string{one}
+		} else if err := json.Unmarshal(c, &q.CampaignIDs); err != nil {
+			return q, parsed, false, badRequest("find.campaign_id", "want a campaign id or a list of them")
+		}
+		if len(q.CampaignIDs) > 100 {
+			return q, parsed, false, badRequest("find.campaign_id", "at most 100 campaign ids")
+		}
+		for _, c := range q.CampaignIDs {
+			if !config.ValidTag(c) {
+				return q, parsed, false, badRequest("find.campaign_id", fmt.Sprintf("%q is not a campaign id", c))
+			}
+		}
+	}
+	parsed.Find.CampaignID = q.CampaignIDs
+	for op, raw := range find.StartDeliveryAt {
+		field := "find.startDeliveryAt." + op
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return q, parsed, false, badRequest(field, "want an RFC 3339 time or Unix milliseconds")
+		}
+		t, err := ParseTime(strings.Trim(fmt.Sprint(jsonNumber(v)), `"`))
+		if err != nil {
+			return q, parsed, false, badRequest(field, err.Error())
+		}
+		switch op {
+		case "$gte":
+			q.Start = t
+		case "$gt":
+			q.Start = t.Add(time.Millisecond)
+		case "$lte":
+			q.End = t
+		case "$lt":
+			q.End = t.Add(-time.Millisecond)
+		default:
+			return q, parsed, false, badRequest(field, "want $gte, $gt, $lte or $lt")
+		}
+	}
+	if !q.Start.IsZero() && !q.End.IsZero() && q.Start.After(q.End) {
+		return q, parsed, false, badRequest("find.startDeliveryAt", "the lower bound is after the upper bound")
+	}
+	if len(find.StartDeliveryAt) > 0 {
+		parsed.Find.StartDeliveryAt = map[string]string{}
+		if !q.Start.IsZero() {
+			parsed.Find.StartDeliveryAt["$gte"] = formatTime(q.Start)
+		}
+		if !q.End.IsZero() {
+			parsed.Find.StartDeliveryAt["$lte"] = formatTime(q.End)
+		}
+	}
+	q.Limit = 100
+	if opts.Limit != nil {
+		if *opts.Limit < 1 || *opts.Limit > maxSendLogLimit {
+			return q, parsed, false, badRequest("options.limit", fmt.Sprintf("want 1 to %d", maxSendLogLimit))
+		}
+		q.Limit = *opts.Limit
+	}
+	if opts.Skip != nil {
+		if *opts.Skip < 0 || *opts.Skip > 100_000 {
+			return q, parsed, false, badRequest("options.skip", "want 0 to 100000")
+		}
+		q.Skip = *opts.Skip
+	}
+	parsed.Options.Skip, parsed.Options.Limit = q.Skip, q.Limit
+	list := false
+	switch req.GroupDestinations {
+	case "", "count":
+	case "list":
+		list = true
+	default:
+		return q, parsed, false, badRequest("group_destinations", "want count or list")
+	}
+	return q, parsed, list, nil
+}
+
+// jsonNumber prints whole float64s (Unix ms) without an exponent.
+func jsonNumber(v any) any {
+	if f, ok := v.(float64); ok && f == float64(int64(f)) {
+		return int64(f)
+	}
+	return v
+}
+
+func (s *Server) searchSendLogs(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeSendLogError(w, err)
+		return nil
+	}
+	q, parsed, list, err := parseSearch(body, p.Workspace)
+	if err != nil {
+		writeSendLogError(w, err)
+		return nil
+	}
+	sends, total, err := s.cfg.Store.Sends(r.Context(), q)
+	if err != nil {
+		writeSendLogError(w, err)
+		return nil
+	}
+	cfg := s.cfg.Config()
+	logs := make([]SendLog, 0, len(sends))
+	for _, snd := range sends {
+		logs = append(logs, toSendLog(cfg, snd, list))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "data": map[string]any{"total": total, "send_logs": logs, "parsed": parsed}})
+	return nil
+}
