@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -94,7 +95,7 @@ func parseMessageQuery(v url.Values, ws string) (logstore.Query, int, error) {
 	q := logstore.Query{Workspace: ws, Limit: defaultLimit}
 	for name := range v {
 		if !slices.Contains(messageFilters, name) {
-			return q, 0, badRequest(name, fmt.Sprintf("unknown query parameter %q (known: %s)", name, strings.Join(messageFilters, ", ")))
+			return q, 0, badRequest(cmp.Or(name, "query"), fmt.Sprintf("unknown query parameter %q (known: %s)", name, strings.Join(messageFilters, ", ")))
 		}
 		if len(v[name]) > 1 {
 			return q, 0, badRequest(name, "given more than once")

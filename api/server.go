@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	graphql "github.com/graph-gophers/graphql-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -50,6 +51,7 @@ type Server struct {
 	draining atomic.Bool
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	graphql  *graphql.Schema
 }
 
 // New returns the API server.
@@ -65,6 +67,9 @@ func New(cfg Config) *Server {
 		Help:    "HTTP request duration by route.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"}))
+	if cfg.Store != nil {
+		s.graphql = newGraphQL(cfg.Store)
+	}
 	s.routes()
 	return s
 }
@@ -85,6 +90,10 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/messages/{id}", config.ScopeReprocess, s.patchMessage)
 	s.handle("GET /v1/send-logs/{send_id}", config.ScopeRead, s.getSendLog)
 	s.handle("POST /v1/send-logs/search", config.ScopeRead, s.searchSendLogs)
+	if s.graphql != nil {
+		s.handle("POST /graphql", config.ScopeRead, s.graphqlHandler)
+		s.handle("GET /graphql", config.ScopeRead, s.graphqlHandler)
+	}
 	s.handle("POST /v1/messages/{id}/reprocess", config.ScopeReprocess, s.reprocess)
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)

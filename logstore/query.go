@@ -33,6 +33,9 @@ type Query struct {
 	Limit int
 	// Heads keeps only the first message of each send (send logs).
 	Heads bool
+	// Undelivered keeps messages with an error that are not sent: failed
+	// ones, and ones waiting for a retry or held by an open breaker.
+	Undelivered bool
 }
 
 // Page is one page of a query.
@@ -94,6 +97,9 @@ func (s *Store) Query(ctx context.Context, q Query) (*Page, error) {
 	}
 	if q.Heads {
 		args = append(args, headTerm)
+	}
+	if q.Undelivered {
+		args = append(args, undeliveredTerm)
 	}
 	res, err := queryScript.Run(ctx, s.rdb, []string{s.keys.meta(q.Workspace)}, args...).Slice()
 	if err != nil {

@@ -174,6 +174,10 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 // headTerm marks the first message of each send.
 const headTerm = "hd:1"
 
+// undeliveredTerm marks messages with an error that are not sent; the
+// attempt and transition scripts keep it current.
+const undeliveredTerm = "un:1"
+
 // entryTerms lists the bitmap terms of an entry; the order does not matter.
 func entryTerms(status, typ, env, productTag, productID, notificationTag string) []string {
 	t := []string{term("st", status), term("ty", typ), term("env", env), term("pt", productTag), term("nt", notificationTag)}

@@ -111,12 +111,19 @@ func TestRecordAttempt(t *testing.T) {
 		return logstore.Attempt{ResponseCode: code, ResponseContentType: "text/plain", ResponseBody: "x", AttemptedAt: clk.Now(), DurationMs: 5, Outcome: string(outcome)}
 	}
 	next := logstore.Backoff{Initial: time.Second, Max: 3 * time.Second, Jitter: 1.1}
+	pendingErr := func() int64 {
+		p, err := s.Query(ctx, logstore.Query{Workspace: "acme", Undelivered: true, Status: "pending"})
+		require.NoError(t, err)
+		return p.Total
+	}
+	require.EqualValues(t, 0, pendingErr())
 	r, err := s.RecordAttempt(ctx, "acme", ne.ID, 0, att(503, logstore.OutcomeRetry), logstore.OutcomeRetry, 3, next)
 	require.NoError(t, err)
 	require.Equal(t, logstore.AttemptResult{Status: "pending", Attempts: 1, GenerationAttempts: 1, Applied: true, RetryIn: 1100 * time.Millisecond}, r)
 	e, err := s.Get(ctx, "acme", ne.ID)
 	require.NoError(t, err)
 	require.Equal(t, clk.Now().Add(1100*time.Millisecond), e.NextAttemptAt)
+	require.EqualValues(t, 1, pendingErr(), "a message waiting for a retry is undelivered")
 
 	// The second delay doubles; a Retry-After longer than it wins.
 	next.MinDelay = 5 * time.Second
@@ -161,6 +168,13 @@ func TestRecordAttempt(t *testing.T) {
 		require.Equal(t, want, p.Total, status)
 	}
 
+	undelivered := func() int64 {
+		p, err := s.Query(ctx, logstore.Query{Workspace: "acme", Undelivered: true})
+		require.NoError(t, err)
+		return p.Total
+	}
+	require.EqualValues(t, 1, undelivered(), "failed is undelivered")
+
 	// Reprocess starts a new generation; a stale delivery is refused.
 	st, gen, err := s.Transition(ctx, "acme", ne.ID, logstore.Change{To: "reprocessing", From: []string{"failed", "sent"}, NewGeneration: true, TriggeredBy: "reprocess"})
 	require.NoError(t, err)
@@ -179,6 +193,7 @@ func TestRecordAttempt(t *testing.T) {
 	require.Equal(t, "reprocess", e.TriggeredBy)
 	require.Equal(t, "api", e.FirstTriggeredBy)
 	require.Empty(t, e.ErrorCode)
+	require.EqualValues(t, 0, undelivered(), "sent is delivered")
 
 	// Conflicting transition.
 	_, _, err = s.Transition(ctx, "acme", ne.ID, logstore.Change{To: "failed", From: []string{"pending"}})

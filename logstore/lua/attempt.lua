@@ -70,5 +70,7 @@ if to ~= h.st then
   h.st = to
 end
 h.ua = now
+-- un:1 marks "undelivered": an error and not sent (failed, or retrying).
+redis.call('SETBIT', ARGV[2] .. 'b:' .. math.floor(h.seq / SEG) .. ':un:1', h.seq % SEG, (h.ec ~= nil and h.st ~= 'sent') and 1 or 0)
 redis.call('SET', KEYS[1], cjson.encode(h) .. string.sub(raw, nl), 'KEEPTTL')
 return {h.st, h.a, delay, h.ga}

@@ -45,6 +45,8 @@ if ARGV[9] == '1' then
   h.na = nil
 end
 h.ua = tonumber(ARGV[3])
+-- un:1 marks "undelivered": an error and not sent (failed, or retrying).
+redis.call('SETBIT', ARGV[2] .. 'b:' .. math.floor(h.seq / SEG) .. ':un:1', h.seq % SEG, (h.ec ~= nil and h.st ~= 'sent') and 1 or 0)
 redis.call('SET', KEYS[1], cjson.encode(h) .. string.sub(raw, nl), 'KEEPTTL')
 if KEYS[2] ~= '' and redis.call('GET', KEYS[2]) == h.id then
   redis.call('DEL', KEYS[2])
