@@ -12,7 +12,6 @@ import (
 	"github.com/heraldhq/herald/internal/apptest"
 )
 
-
 func TestGraphQLUndelivered(t *testing.T) {
 	rc := apptest.NewReceiver(t)
 	rc.SetRespond(func(n int, r *http.Request, w http.ResponseWriter) {
