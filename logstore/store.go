@@ -33,8 +33,46 @@ var (
 	queryScript      = newScript(queryLua)
 )
 
-// newScript loads a script once per process (EVALSHA, falling back to EVAL).
+// newScript wraps a script: run by EVALSHA, falling back to EVAL when Redis
+// does not know it yet.
 func newScript(src string) *redis.Script { return redis.NewScript(src) }
+
+// scriptCall is one invocation of a script.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// pipeline runs many calls of one script in a single round trip. Calls
+// that Redis refused because it lost the script (restart, SCRIPT FLUSH)
+// did not run; the script is loaded and only those run again.
+func (s *Store) pipeline(ctx context.Context, sc *redis.Script, calls []scriptCall) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	todo := make([]int, len(calls))
+	for i := range todo {
+		todo[i] = i
+	}
+	for round := 0; round < 2 && len(todo) > 0; round++ {
+		if round > 0 {
+			if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+				break
+			}
+		}
+		pipe := s.rdb.Pipeline()
+		for _, i := range todo {
+			cmds[i] = sc.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+		var again []int
+		for _, i := range todo {
+			if err := cmds[i].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				again = append(again, i)
+			}
+		}
+		todo = again
+	}
+	return cmds
+}
 
 // Config configures a Store. Zero values mean the documented defaults.
 type Config struct {
@@ -125,8 +163,48 @@ type Created struct {
 // Create writes a pending entry and its indexes in one atomic step, or
 // returns the entry an unexpired cache tag already points at.
 func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
+	c, err := s.createCall(e)
+	if err != nil {
+		return Created{}, err
+	}
+	res, err := createScript.Run(ctx, s.rdb, c.keys, c.args...).Slice()
+	if err != nil {
+		return Created{}, fmt.Errorf("logstore: create: %w", err)
+	}
+	return s.created(ctx, e, res)
+}
+
+// CreateMany is Create for many entries in one pipelined round trip. The
+// result and error of each entry are at its index.
+func (s *Store) CreateMany(ctx context.Context, es []*NewEntry) ([]Created, []error) {
+	out, errs := make([]Created, len(es)), make([]error, len(es))
+	calls := make([]scriptCall, 0, len(es))
+	idx := make([]int, 0, len(es))
+	for i, e := range es {
+		c, err := s.createCall(e)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		calls = append(calls, c)
+		idx = append(idx, i)
+	}
+	cmds := s.pipeline(ctx, createScript, calls)
+	for j, cmd := range cmds {
+		i := idx[j]
+		res, err := cmd.Slice()
+		if err != nil {
+			errs[i] = fmt.Errorf("logstore: create: %w", err)
+			continue
+		}
+		out[i], errs[i] = s.created(ctx, es[i], res)
+	}
+	return out, errs
+}
+
+func (s *Store) createCall(e *NewEntry) (scriptCall, error) {
 	if len(e.ID) != idLen {
-		return Created{}, fmt.Errorf("logstore: id %q is not a ULID", e.ID)
+		return scriptCall{}, fmt.Errorf("logstore: id %q is not a ULID", e.ID)
 	}
 	hdr, err := json.Marshal(header{
 		ID: e.ID, PID: e.ProductID, PT: e.ProductTag, Env: e.Env, NT: e.NotificationTag,
@@ -134,7 +212,7 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 		TB: e.TriggeredBy, R: e.Retries, Ses: e.Session, Ch: e.Cache,
 	})
 	if err != nil {
-		return Created{}, fmt.Errorf("logstore: encode entry: %w", err)
+		return scriptCall{}, fmt.Errorf("logstore: encode entry: %w", err)
 	}
 	input := e.Input
 	if len(input) == 0 {
@@ -154,10 +232,10 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 	if e.Head {
 		args = append(args, headTerm)
 	}
-	res, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID), cacheKey}, args...).Slice()
-	if err != nil {
-		return Created{}, fmt.Errorf("logstore: create: %w", err)
-	}
+	return scriptCall{keys: []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID), cacheKey}, args: args}, nil
+}
+
+func (s *Store) created(ctx context.Context, e *NewEntry, res []any) (Created, error) {
 	switch res[0].(int64) {
 	case 0:
 		return Created{ID: res[1].(string), Deduplicated: true}, nil
@@ -243,43 +321,98 @@ type Backoff struct {
 	MinDelay     time.Duration
 }
 
+// AttemptRecord is one RecordAttempt call, for RecordAttempts.
+type AttemptRecord struct {
+	Workspace, ID string
+	Generation    int
+	Attempt       Attempt
+	Outcome       Outcome
+	MaxAttempts   int
+	Backoff       Backoff
+}
+
 // RecordAttempt appends an attempt and applies its outcome in one atomic
 // step: OutcomeSent moves the entry to sent; OutcomeRetry keeps it in
 // flight, with the next attempt due after the backoff, unless maxAttempts
 // is reached, then it becomes failed; OutcomeFail makes it failed.
 func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int, a Attempt, outcome Outcome, maxAttempts int, b Backoff) (AttemptResult, error) {
+	c, err := s.attemptCall(AttemptRecord{Workspace: ws, ID: id, Generation: generation, Attempt: a, Outcome: outcome, MaxAttempts: maxAttempts, Backoff: b})
+	if err != nil {
+		return AttemptResult{}, err
+	}
+	res, err := attemptScript.Run(ctx, s.rdb, c.keys, c.args...).Slice()
+	if err != nil {
+		return AttemptResult{}, fmt.Errorf("logstore: record attempt: %w", err)
+	}
+	return attemptResult(res), nil
+}
+
+// RecordAttempts is RecordAttempt for many messages in one pipelined round
+// trip (each still one atomic script); the worker coalesces the outcomes
+// of concurrent deliveries through it.
+func (s *Store) RecordAttempts(ctx context.Context, recs []AttemptRecord) ([]AttemptResult, []error) {
+	out, errs := make([]AttemptResult, len(recs)), make([]error, len(recs))
+	calls := make([]scriptCall, 0, len(recs))
+	idx := make([]int, 0, len(recs))
+	for i, r := range recs {
+		c, err := s.attemptCall(r)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		calls = append(calls, c)
+		idx = append(idx, i)
+	}
+	for j, cmd := range s.pipeline(ctx, attemptScript, calls) {
+		res, err := cmd.Slice()
+		if err != nil {
+			errs[idx[j]] = fmt.Errorf("logstore: record attempt: %w", err)
+			continue
+		}
+		out[idx[j]] = attemptResult(res)
+	}
+	return out, errs
+}
+
+func (s *Store) attemptCall(r AttemptRecord) (scriptCall, error) {
+	a := r.Attempt
 	if len(a.ResponseBody) > MaxResponseBody {
 		a.ResponseBody = a.ResponseBody[:MaxResponseBody]
+	}
+	if a.AttemptedAt.IsZero() {
+		a.AttemptedAt = s.clock.Now()
 	}
 	if a.ID == "" {
 		a.ID = "att_" + ids.New(a.AttemptedAt)
 	}
-	a.Generation = generation
+	a.Generation = r.Generation
 	body, err := json.Marshal(a)
 	if err != nil {
-		return AttemptResult{}, fmt.Errorf("logstore: encode attempt: %w", err)
+		return scriptCall{}, fmt.Errorf("logstore: encode attempt: %w", err)
 	}
-	jitter := b.Jitter
+	jitter := r.Backoff.Jitter
 	if jitter <= 0 {
 		jitter = 1
 	}
-	res, err := attemptScript.Run(ctx, s.rdb, []string{s.keys.entry(ws, id), s.keys.attempts(ws, id)},
-		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), generation, string(outcome), maxAttempts,
-		a.ErrorCode, a.Error, body, s.cap,
-		b.Initial.Milliseconds(), b.Max.Milliseconds(), jitter, b.MinDelay.Milliseconds()).Slice()
-	if err != nil {
-		return AttemptResult{}, fmt.Errorf("logstore: record attempt: %w", err)
-	}
+	return scriptCall{
+		keys: []string{s.keys.entry(r.Workspace, r.ID), s.keys.attempts(r.Workspace, r.ID)},
+		args: []any{s.seg, s.keys.base(r.Workspace), s.clock.Now().UnixMilli(), r.Generation, string(r.Outcome), r.MaxAttempts,
+			a.ErrorCode, a.Error, body, s.cap,
+			r.Backoff.Initial.Milliseconds(), r.Backoff.Max.Milliseconds(), jitter, r.Backoff.MinDelay.Milliseconds()},
+	}, nil
+}
+
+func attemptResult(res []any) AttemptResult {
 	switch res[0].(string) {
 	case "missing":
-		return AttemptResult{Missing: true}, nil
+		return AttemptResult{Missing: true}
 	case "stale":
-		return AttemptResult{Stale: true, Status: res[1].(string)}, nil
+		return AttemptResult{Stale: true, Status: res[1].(string)}
 	case "done":
-		return AttemptResult{Status: res[1].(string)}, nil
+		return AttemptResult{Status: res[1].(string)}
 	}
 	return AttemptResult{Status: res[0].(string), Attempts: int(res[1].(int64)),
-		RetryIn: time.Duration(res[2].(int64)) * time.Millisecond, GenerationAttempts: int(res[3].(int64)), Applied: true}, nil
+		RetryIn: time.Duration(res[2].(int64)) * time.Millisecond, GenerationAttempts: int(res[3].(int64)), Applied: true}
 }
 
 // Change describes a Transition.

@@ -431,3 +431,39 @@ func TestJanitorTrimsOnInterval(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 130, low)
 }
+
+func TestPipelinedWritesSurviveScriptFlush(t *testing.T) {
+	s, clk := newStore(t)
+	ctx := context.Background()
+	var es []*logstore.NewEntry
+	for range 10 {
+		es = append(es, newEntry("acme", clk))
+	}
+	created, errs := s.CreateMany(ctx, es)
+	for i := range es {
+		require.NoError(t, errs[i])
+		require.Equal(t, es[i].ID, created[i].ID)
+	}
+	// Redis forgets every script: the pipelined path loads them again.
+	require.NoError(t, s.FlushScriptsForTest(ctx))
+	var recs []logstore.AttemptRecord
+	for i, e := range es {
+		out := logstore.OutcomeSent
+		if i%2 == 1 {
+			out = logstore.OutcomeFail
+		}
+		recs = append(recs, logstore.AttemptRecord{Workspace: "acme", ID: e.ID, Attempt: logstore.Attempt{AttemptedAt: clk.Now()}, Outcome: out, MaxAttempts: 1})
+	}
+	recs = append(recs, logstore.AttemptRecord{Workspace: "acme", ID: ids.New(clk.Now()), Outcome: logstore.OutcomeSent, MaxAttempts: 1})
+	res, errs := s.RecordAttempts(ctx, recs)
+	for i := range es {
+		require.NoError(t, errs[i])
+		require.True(t, res[i].Applied)
+		require.Equal(t, map[bool]string{true: "failed", false: "sent"}[i%2 == 1], res[i].Status)
+		require.Equal(t, 1, res[i].Attempts, "recorded exactly once")
+	}
+	require.True(t, res[10].Missing)
+	p, err := s.Query(ctx, logstore.Query{Workspace: "acme", Status: "sent"})
+	require.NoError(t, err)
+	require.EqualValues(t, 5, p.Total)
+}

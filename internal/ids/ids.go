@@ -21,6 +21,7 @@ var (
 // New returns a ULID string (26 characters, Crockford base32) for time t.
 // Ids made in the same millisecond by one process sort in creation order.
 func New(t time.Time) string {
+	t = clamp(t)
 	mu.Lock()
 	defer mu.Unlock()
 	return ulid.MustNew(ulid.Timestamp(t), entropy).String()
@@ -52,7 +53,18 @@ func Valid(s string) bool {
 func Derive(t time.Time, seed string) string {
 	sum := sha256.Sum256([]byte(seed))
 	var u ulid.ULID
-	_ = u.SetTime(ulid.Timestamp(t))
+	_ = u.SetTime(ulid.Timestamp(clamp(t)))
 	copy(u[6:], sum[:10])
 	return u.String()
+}
+
+// clamp keeps t inside what a ULID can hold (1970 to the year 10889).
+func clamp(t time.Time) time.Time {
+	if t.Before(time.Unix(0, 0)) {
+		return time.Unix(0, 0)
+	}
+	if max := ulid.Time(ulid.MaxTime()); t.After(max) {
+		return max
+	}
+	return t
 }

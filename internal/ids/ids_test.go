@@ -36,3 +36,9 @@ func TestDerive(t *testing.T) {
 	got, _ := Time(a)
 	require.Equal(t, t0, got.UTC())
 }
+
+func TestOutOfRangeTimesDoNotPanic(t *testing.T) {
+	require.True(t, Valid(New(time.Time{})))
+	require.True(t, Valid(New(time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC))))
+	require.True(t, Valid(Derive(time.Time{}, "x")))
+}
