@@ -26,13 +26,16 @@ if (h.rp or 0) ~= gen then return {'stale', h.st} end
 if h.st ~= 'pending' and h.st ~= 'reprocessing' then return {'done', h.st} end
 
 local now = tonumber(ARGV[3])
+local was_un = (h.ec ~= nil and h.st ~= 'sent') and 1 or 0
 local cap = tonumber(ARGV[10])
-redis.call('RPUSH', KEYS[2], ARGV[9])
-if redis.call('LLEN', KEYS[2]) > cap then
+local n = redis.call('RPUSH', KEYS[2], ARGV[9])
+if n == 1 then
+  -- a new list lives as long as its entry
+  local exp = redis.call('PEXPIRETIME', KEYS[1])
+  if exp > 0 then redis.call('PEXPIREAT', KEYS[2], exp) end
+elseif n > cap then
   redis.call('LTRIM', KEYS[2], -cap, -1)
 end
-local exp = redis.call('PEXPIRETIME', KEYS[1])
-if exp > 0 then redis.call('PEXPIREAT', KEYS[2], exp) end
 
 h.a = (h.a or 0) + 1
 -- ga counts the attempts of this generation: retries and backoff restart
@@ -71,6 +74,9 @@ if to ~= h.st then
 end
 h.ua = now
 -- un:1 marks "undelivered": an error and not sent (failed, or retrying).
-redis.call('SETBIT', ARGV[2] .. 'b:' .. math.floor(h.seq / SEG) .. ':un:1', h.seq % SEG, (h.ec ~= nil and h.st ~= 'sent') and 1 or 0)
+local un = (h.ec ~= nil and h.st ~= 'sent') and 1 or 0
+if un ~= was_un then
+  redis.call('SETBIT', ARGV[2] .. 'b:' .. math.floor(h.seq / SEG) .. ':un:1', h.seq % SEG, un)
+end
 redis.call('SET', KEYS[1], cjson.encode(h) .. string.sub(raw, nl), 'KEEPTTL')
 return {h.st, h.a, delay, h.ga}

@@ -69,19 +69,40 @@ local function take(seq)
 end
 
 if zkey then
-  local members = redis.call('ZREVRANGEBYSCORE', zkey, hi_seq, lo_seq, 'WITHSCORES')
-  for i = 1, #members, 2 do
-    local seq = tonumber(members[i + 1])
-    local seg = math.floor(seq / SEG)
-    local pos = seq % SEG
-    local ok = redis.call('GETBIT', base .. 'b:' .. seg .. ':all', pos) == 1
-    for _, t in ipairs(terms) do
-      if ok and redis.call('GETBIT', base .. 'b:' .. seg .. ':' .. t, pos) ~= 1 then ok = false end
+  if #terms == 0 and not zkey2 then
+    -- The set alone: its own counts and ranges.
+    total = redis.call('ZCOUNT', zkey, lo_seq, hi_seq)
+    if page_hi >= lo_seq then
+      local members = redis.call('ZREVRANGEBYSCORE', zkey, page_hi, lo_seq, 'WITHSCORES', 'LIMIT', skip, limit)
+      for i = 1, #members, 2 do out[#out + 1] = tonumber(members[i + 1]) end
     end
-    if ok and zkey2 and not redis.call('ZSCORE', zkey2, members[i]) then ok = false end
-    if ok then
-      total = total + 1
-      if seq <= page_hi and #out < limit then take(seq) end
+  else
+    -- Members checked against the bitmaps, each segment's bitmap read
+    -- once into a Lua string rather than one GETBIT per member.
+    local cache = {}
+    local function isset(key, pos)
+      local str = cache[key]
+      if str == nil then
+        str = redis.call('GET', key) or ''
+        cache[key] = str
+      end
+      local byte = string.byte(str, math.floor(pos / 8) + 1) or 0
+      return bit.band(byte, bit.rshift(128, pos % 8)) ~= 0
+    end
+    local members = redis.call('ZREVRANGEBYSCORE', zkey, hi_seq, lo_seq, 'WITHSCORES')
+    for i = 1, #members, 2 do
+      local seq = tonumber(members[i + 1])
+      local seg = math.floor(seq / SEG)
+      local pos = seq % SEG
+      local ok = true
+      for _, t in ipairs(terms) do
+        if ok and not isset(base .. 'b:' .. seg .. ':' .. t, pos) then ok = false end
+      end
+      if ok and zkey2 and not redis.call('ZSCORE', zkey2, members[i]) then ok = false end
+      if ok then
+        total = total + 1
+        if seq <= page_hi and #out < limit then take(seq) end
+      end
     end
   end
 else
