@@ -35,6 +35,7 @@ func (e *ValidationError) Error() string {
 
 var (
 	tagRe         = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`)
+	workspaceRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$`)
 	hexRe         = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 	placeholderRe = regexp.MustCompile(`\{([^{}]*)\}`)
 	paramNameRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -44,6 +45,10 @@ var (
 // ValidTag reports whether s may name a workspace, product, env,
 // notification or message: 1-64 of letters, digits, '_', '.', '-'.
 func ValidTag(s string) bool { return tagRe.MatchString(s) }
+
+// ValidWorkspace reports whether s may name a workspace: like a tag, but
+// without '.', because a workspace id is one token of NATS subjects.
+func ValidWorkspace(s string) bool { return workspaceRe.MatchString(s) }
 
 // Channels Herald delivers on.
 var Channels = []string{"email", "push", "sms", "callback"}
@@ -140,8 +145,8 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 		ws := &c.Workspaces[i]
 		wp := fmt.Sprintf("workspaces[%d]", i)
 		switch {
-		case !ValidTag(ws.ID):
-			ps.add(wp+".id", "want 1-64 letters, digits, '_', '.' or '-'")
+		case !ValidWorkspace(ws.ID):
+			ps.add(wp+".id", "want 1-64 letters, digits, '_' or '-' (it is a NATS subject token)")
 		case seenWS[ws.ID]:
 			ps.add(wp+".id", "duplicate workspace %q", ws.ID)
 		}

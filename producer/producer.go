@@ -265,7 +265,7 @@ func (p *Producer) publish(ctx context.Context, j *job.Job, republished bool) er
 	if err != nil {
 		return err
 	}
-	msg := nats.NewMsg(natsx.SendSubject(j.Channel))
+	msg := nats.NewMsg(natsx.JobSubject(j.Channel, j.Workspace, j.ID))
 	msg.Data = data
 	msg.Header.Set(jetstream.MsgIDHeader, j.MsgID())
 	if republished {

@@ -158,7 +158,7 @@ func (w *Worker) ensureConsumer(ctx context.Context, ch string) (jetstream.Consu
 	cons, err := w.cfg.JS.CreateOrUpdateConsumer(cctx, natsx.StreamSend, jetstream.ConsumerConfig{
 		Durable:       ConsumerName(ch),
 		Description:   "Herald " + ch + " deliveries",
-		FilterSubject: natsx.SendSubject(ch),
+		FilterSubject: natsx.ChannelFilter(ch),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       w.cfg.AckWait,
 		// Attempts are counted in the log entry, not by JetStream: an open

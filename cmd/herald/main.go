@@ -150,8 +150,8 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	if !config.ValidTag(*ws) {
-		fmt.Fprintln(stderr, "herald keys create: --workspace is required (1-64 letters, digits, '_', '.', '-')")
+	if !config.ValidWorkspace(*ws) {
+		fmt.Fprintln(stderr, "herald keys create: --workspace is required (1-64 letters, digits, '_', '-')")
 		return 2
 	}
 	list, err := config.ParseScopes(*scopes)

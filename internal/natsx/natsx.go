@@ -25,8 +25,16 @@ const (
 	DispatchSubject = "herald.dispatch"
 )
 
-// SendSubject is the subject a channel's deliveries are published on.
-func SendSubject(channel string) string { return "herald.send." + channel }
+// ChannelFilter is the filter of a channel's consumer: every job of it.
+func ChannelFilter(channel string) string { return "herald.send." + channel + ".>" }
+
+// JobSubject is the subject of one message's job:
+// herald.send.<channel>.<workspace>.<message id>. One subject per message
+// lets the reconciler ask JetStream whether a job still exists for a
+// message (GetLastMsgForSubject) before publishing it again.
+func JobSubject(channel, ws, id string) string {
+	return "herald.send." + channel + "." + ws + "." + id
+}
 
 // EmbeddedConfig configures the embedded server.
 type EmbeddedConfig struct {
