@@ -89,6 +89,10 @@ type DeliveryConfig struct {
 	Concurrency int `yaml:"concurrency"`
 	// Channels limits which channels this worker consumes. Default: all.
 	Channels []string `yaml:"channels"`
+	// ReconcileAfter is how long an entry may sit pending or reprocessing,
+	// untouched and with no job on JetStream, before the reconciler
+	// publishes its job again. Default 5m.
+	ReconcileAfter Duration `yaml:"reconcile_after"`
 }
 
 // BreakerConfig tunes the circuit breaker kept per (workspace, endpoint).

@@ -134,7 +134,7 @@ func (j *Janitor) Start(ctx context.Context) error {
 			case <-t.C:
 			}
 			for _, ws := range j.Workspaces() {
-				ok, err := j.Store.rdb.SetNX(ctx, j.Store.keys.base(ws)+"lock:trim", "1", interval/2).Result()
+				ok, err := j.Store.TryLock(ctx, ws, "trim", interval/2)
 				if err != nil || !ok {
 					continue
 				}
@@ -164,4 +164,11 @@ func (j *Janitor) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// TryLock takes a short per-workspace lock named name; false when another
+// process holds it. Locks are never released early: they expire, which
+// also spaces out the work they guard.
+func (s *Store) TryLock(ctx context.Context, ws, name string, ttl time.Duration) (bool, error) {
+	return s.rdb.SetNX(ctx, s.keys.base(ws)+"lock:"+name, "1", max(ttl, time.Millisecond)).Result()
 }

@@ -261,6 +261,13 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 
 // publish puts a job on JetStream and waits for the stream's ack.
 func (p *Producer) publish(ctx context.Context, j *job.Job, republished bool) error {
+	return publishJob(ctx, p.cfg.JS, j, republished, p.cfg.PublishTimeout)
+}
+
+// publishJob publishes a job on its subject with its de-duplication id.
+// republished marks a job that may already have been published, so the
+// worker checks the entry before delivering it.
+func publishJob(ctx context.Context, js jetstream.JetStream, j *job.Job, republished bool, timeout time.Duration) error {
 	data, err := j.Encode()
 	if err != nil {
 		return err
@@ -271,8 +278,8 @@ func (p *Producer) publish(ctx context.Context, j *job.Job, republished bool) er
 	if republished {
 		msg.Header.Set(job.HeaderRepublished, "1")
 	}
-	pctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err = p.cfg.JS.PublishMsg(pctx, msg)
+	_, err = js.PublishMsg(pctx, msg)
 	return err
 }

@@ -86,6 +86,7 @@ type App struct {
 
 	deliverers map[string]worker.Deliverer
 	janitor    *logstore.Janitor
+	reconciler *producer.Reconciler
 
 	stopOnce sync.Once
 	stopErr  error
@@ -189,6 +190,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 		a.janitor = &logstore.Janitor{Store: a.store, Workspaces: a.workspaceIDs, Logger: a.log.Named("janitor")}
 		if err := a.janitor.Start(ctx); err != nil {
+			return err
+		}
+		a.reconciler = &producer.Reconciler{Store: a.store, JS: a.js, Workspaces: a.workspaceIDs,
+			After: cfg.Delivery.ReconcileAfter.D(), Clock: a.opts.Clock, Logger: a.log.Named("reconciler"), Registerer: a.registry}
+		if err := a.reconciler.Start(ctx); err != nil {
 			return err
 		}
 	}
@@ -363,6 +369,9 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 		if a.janitor != nil {
 			_ = a.janitor.Stop(ctx)
+		}
+		if a.reconciler != nil {
+			_ = a.reconciler.Stop(ctx)
 		}
 		for _, d := range a.deliverers {
 			if c, ok := d.(interface{ Close() }); ok {
