@@ -95,6 +95,7 @@ func (s *Server) routes() {
 		s.handle("GET /graphql", config.ScopeRead, s.graphqlHandler)
 	}
 	s.handle("POST /v1/messages/{id}/reprocess", config.ScopeReprocess, s.reprocess)
+	s.handle("POST /v1/messages/reprocess", config.ScopeReprocess, s.reprocessBulk)
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)
 	if s.cfg.Gatherer != nil {

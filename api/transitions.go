@@ -2,6 +2,9 @@ package api
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/logstore"
@@ -96,3 +99,75 @@ func truncate(s string, n int) string {
 // decodeJSON decodes a body strictly with the producer's rules (unknown
 // fields and wrong types name their field).
 func decodeJSON(body []byte, v any) error { return producer.DecodeStrict(body, v) }
+
+// bulkRequest is the body of POST /v1/messages/reprocess: the filters of
+// GET /v1/messages (as JSON strings) and what to do.
+type bulkRequest struct {
+	ProductTag      string `json:"product_tag"`
+	ProductID       string `json:"product_id"`
+	Env             string `json:"env"`
+	NotificationTag string `json:"notification_tag"`
+	Status          string `json:"status"`
+	Type            string `json:"type"`
+	ProcessID       string `json:"process_id"`
+	CampaignID      string `json:"campaign_id"`
+	StartDate       any    `json:"start_date"`
+	EndDate         any    `json:"end_date"`
+	DryRun          bool   `json:"dry_run"`
+	// IncludeStuckPending also requeues pending messages untouched for 15
+	// minutes whose job is gone.
+	IncludeStuckPending bool `json:"include_stuck_pending"`
+}
+
+// reprocessBulk is POST /v1/messages/reprocess: every failed message
+// matching the filters is reprocessed, streamed page by page and rate
+// limited; dry_run only counts them.
+func (s *Server) reprocessBulk(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
+	if s.cfg.Producer == nil {
+		return errorf(http.StatusNotFound, "not_found", "", "this process does not accept sends")
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var req bulkRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	v := url.Values{}
+	for name, val := range map[string]string{"product_tag": req.ProductTag, "product_id": req.ProductID, "env": req.Env,
+		"notification_tag": req.NotificationTag, "type": req.Type, "process_id": req.ProcessID, "campaign_id": req.CampaignID} {
+		if val != "" {
+			v.Set(name, val)
+		}
+	}
+	for name, val := range map[string]any{"start_date": req.StartDate, "end_date": req.EndDate} {
+		switch t := val.(type) {
+		case nil:
+		case string:
+			v.Set(name, t)
+		case float64:
+			v.Set(name, strconv.FormatInt(int64(t), 10))
+		default:
+			return badRequest(name, "want an RFC 3339 time or Unix milliseconds")
+		}
+	}
+	if req.Status != "" && req.Status != logstore.StatusFailed {
+		return badRequest("status", "only failed messages are reprocessed in bulk (include_stuck_pending adds stuck pending ones)")
+	}
+	q, _, err := parseMessageQuery(v, p.Workspace)
+	if err != nil {
+		return err
+	}
+	// A long run must not hit the server's write timeout.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(30 * time.Minute))
+	cfg := s.cfg.Config()
+	res, err := s.cfg.Producer.ReprocessMatching(r.Context(), q, producer.BulkOptions{
+		DryRun: req.DryRun, IncludeStuckPending: req.IncludeStuckPending, Rate: cfg.Delivery.ReprocessRate,
+	})
+	if err != nil && res.Reprocessed == 0 {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}

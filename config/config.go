@@ -93,6 +93,9 @@ type DeliveryConfig struct {
 	// untouched and with no job on JetStream, before the reconciler
 	// publishes its job again. Default 5m.
 	ReconcileAfter Duration `yaml:"reconcile_after"`
+	// ReprocessRate caps how many messages a bulk reprocess queues per
+	// second. Default 1000.
+	ReprocessRate int `yaml:"reprocess_rate"`
 }
 
 // BreakerConfig tunes the circuit breaker kept per (workspace, endpoint).

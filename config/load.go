@@ -169,6 +169,7 @@ func (c *Config) applyDefaults() {
 	c.Delivery.Timeout = cmp.Or(c.Delivery.Timeout, Duration(DefaultTimeout))
 	c.Delivery.Concurrency = cmp.Or(c.Delivery.Concurrency, DefaultConcurrency)
 	c.Delivery.ReconcileAfter = cmp.Or(c.Delivery.ReconcileAfter, Duration(5*time.Minute))
+	c.Delivery.ReprocessRate = cmp.Or(c.Delivery.ReprocessRate, 1000)
 	c.Breaker.Failures = cmp.Or(c.Breaker.Failures, DefaultBreakerFails)
 	c.Breaker.OpenFor = cmp.Or(c.Breaker.OpenFor, Duration(DefaultBreakerOpenFor))
 	c.Breaker.HalfOpenRequests = cmp.Or(c.Breaker.HalfOpenRequests, 1)

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,4 +76,66 @@ func TestPatchAndReprocess(t *testing.T) {
 	require.Equal(t, "failed", h.Message(apptest.KeyAcme, id2)["status"])
 	r = h.Do("POST", "/v1/messages/"+h.SendCallback("RP-3", nil)+"/reprocess", apptest.KeyAcme, nil)
 	require.Equal(t, http.StatusConflict, r.Status, "a pending message is not reprocessed")
+}
+
+func TestBulkReprocess(t *testing.T) {
+	rc := apptest.NewReceiver(t)
+	var healthy atomic.Bool
+	rc.SetRespond(func(n int, r *http.Request, w http.ResponseWriter) {
+		if !healthy.Load() && strings.HasPrefix(r.URL.Path, "/orders/bulk") {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	h := apptest.Start(t, apptest.Options{YAML: apptest.Config(rc.URL)})
+	var failed, sent []string
+	for i := range 12 {
+		env := []string{"prd", "dev"}[i%2]
+		failed = append(failed, h.SendCallback(fmt.Sprintf("bulk-%d", i), map[string]any{"env": env}))
+	}
+	for i := range 3 {
+		sent = append(sent, h.SendCallback(fmt.Sprintf("fine-%d", i), nil))
+	}
+	for _, id := range failed {
+		h.WaitStatus(id, "failed", 10*time.Second)
+	}
+	for _, id := range sent {
+		h.WaitStatus(id, "sent", 10*time.Second)
+	}
+	r := h.Do("POST", "/v1/messages/reprocess", apptest.KeyAcme, map[string]any{"dry_run": true})
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	require.Equal(t, map[string]any{"matched": 12.0, "reprocessed": 0.0}, r.JSON())
+	r = h.Do("POST", "/v1/messages/reprocess", apptest.KeyAcme, map[string]any{"dry_run": true, "env": "dev", "start_date": time.Now().Add(-time.Hour).UnixMilli()})
+	require.Equal(t, 6.0, r.JSON()["matched"])
+	for body, field := range map[string]string{
+		`{"status":"sent"}`:          "status",
+		`{"env":"no such env!"}`:     "env",
+		`{"start_date":"yesterday"}`: "start_date",
+		`{"dry_run":"yes"}`:          "dry_run",
+		`{"limit":5}`:                "limit",
+		`{"start_date":true}`:        "start_date",
+	} {
+		r := h.Do("POST", "/v1/messages/reprocess", apptest.KeyAcme, body)
+		require.Equal(t, http.StatusBadRequest, r.Status, body)
+		require.Equal(t, field, errorOf(t, r)["field"], body)
+	}
+	require.Equal(t, http.StatusForbidden, h.Do("POST", "/v1/messages/reprocess", apptest.KeyAcmeRead, `{}`).Status)
+
+	healthy.Store(true)
+	r = h.Do("POST", "/v1/messages/reprocess", apptest.KeyAcme, map[string]any{"env": "prd"})
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	require.Equal(t, map[string]any{"matched": 6.0, "reprocessed": 6.0}, r.JSON())
+	for i, id := range failed {
+		if i%2 == 0 {
+			e := h.WaitStatus(id, "sent", 10*time.Second)
+			require.Equal(t, "reprocess", e["triggered_by"])
+		}
+	}
+	r = h.Do("POST", "/v1/messages/reprocess", apptest.KeyAcme, `{}`)
+	require.Equal(t, map[string]any{"matched": 6.0, "reprocessed": 6.0}, r.JSON())
+	for _, id := range failed {
+		h.WaitStatus(id, "sent", 10*time.Second)
+	}
+	for _, id := range sent {
+		require.EqualValues(t, 0, h.Message(apptest.KeyAcme, id)["reprocess_count"], "sent messages are not bulk reprocessed")
+	}
 }
