@@ -13,7 +13,20 @@ import (
 	"github.com/heraldhq/herald/config"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func env(m map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := m[k]; ok {
+			return v
+		}
+		return providerSecrets[k]
+	}
+}
+
+// providerSecrets are the variables the sample's providers name.
+var providerSecrets = map[string]string{
+	"SMTP_USER": "shop", "SMTP_PASS": "pw", "FCM_CREDENTIALS": "/etc/herald/fcm.json",
+	"TWILIO_SID": "AC123", "TWILIO_TOKEN": "tok",
+}
 
 const sample = `
 workspaces:
