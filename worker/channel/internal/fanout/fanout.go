@@ -88,12 +88,20 @@ func Summarize(outcomes []Outcome, skipped int) (channel.Result, error) {
 		// One recipient: keep the provider's own answer.
 		res.StatusCode, res.ContentType, res.Body = outcomes[0].Result.StatusCode, outcomes[0].Result.ContentType, outcomes[0].Result.Body
 	} else {
-		res.StatusCode = 200
+		// The status of the first failure, else of the first success.
 		for _, o := range outcomes {
 			if o.Err != nil && o.Result.StatusCode != 0 {
 				res.StatusCode = o.Result.StatusCode
 				break
 			}
+		}
+		for _, o := range outcomes {
+			if res.StatusCode == 0 && o.Err == nil {
+				res.StatusCode = o.Result.StatusCode
+			}
+		}
+		if res.StatusCode == 0 {
+			res.StatusCode = 200
 		}
 		res.ContentType = "application/json"
 		res.Body, _ = json.Marshal(map[string]any{"recipients": lines})
