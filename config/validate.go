@@ -4,10 +4,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
-	"net/mail"
 	"strings"
 	"time"
 )

@@ -201,7 +201,6 @@ func (s *session) Data(r io.Reader) error {
 func (s *session) Reset()        { s.cur = receivedMail{} }
 func (s *session) Logout() error { return nil }
 
-
 // testConfig builds the email definition and its smtp provider through
 // config.Parse (the only way secrets and templates are set).
 func testConfig(t testing.TB, provider, def string, env map[string]string) (*config.Message, map[string]config.Provider) {
