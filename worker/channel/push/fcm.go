@@ -234,4 +234,3 @@ func classifyFCM(resp *httpx.Response, fe *fcmError) error {
 	}
 	return httpx.Status(resp, "fcm", detail)
 }
-
