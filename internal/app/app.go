@@ -120,6 +120,23 @@ func (a *App) Config() *config.Config { return a.cfg.Load() }
 // In-flight work keeps the definitions it resolved.
 func (a *App) Reload(c *config.Config) { a.cfg.Store(c) }
 
+// ReloadFile reads the config file at path again (SIGHUP), with getenv for
+// HERALD_* overrides and the secrets it names, and swaps it in when it is
+// valid. A file with problems is refused with every problem in the error
+// and the running config stays. Deliveries in flight finish with the
+// definitions and provider clients they started with; later ones use the
+// new config, and a provider whose settings or secrets changed gets a new
+// client (token caches rebuilt). Process settings (addresses, Redis, NATS,
+// concurrency) need a restart.
+func (a *App) ReloadFile(path string, getenv func(string) string) error {
+	next, err := config.LoadWithEnv(path, getenv)
+	if err != nil {
+		return err
+	}
+	a.Reload(next)
+	return nil
+}
+
 // Registry is the process's metrics registry.
 func (a *App) Registry() *prometheus.Registry { return a.registry }
 
