@@ -29,12 +29,14 @@ const hsSecret = "an-hs256-secret-of-at-least-32-bytes!"
 // channelsConfig is a workspace with every channel and provider, pointing
 // at the loopback fakes.
 func channelsConfig(rcURL string, p *apptest.Providers, extra string) string {
+	if !strings.Contains(extra, "breaker:") {
+		extra += "\nbreaker: { failures: 50, open_for: 300ms }"
+	}
 	return fmt.Sprintf(`
 http_addr: "127.0.0.1:0"
 log: { level: warn }
 nats: { listen: "127.0.0.1:-1", ack_wait: 5s }
 delivery: { retries: 3, backoff_initial: 20ms, backoff_max: 200ms, timeout: 3s, concurrency: 8 }
-breaker: { failures: 50, open_for: 300ms }
 %s
 workspaces:
   - id: acme
@@ -425,8 +427,7 @@ func TestCacheWindow(t *testing.T) {
 // The breaker of a provider endpoint opens after repeated failures: later
 // sends to it are held with CIRCUIT_OPEN, without an attempt.
 func TestProviderBreakerOpens(t *testing.T) {
-	e := startChannels(t, "")
-	require.NoError(t, e.h.App.ReloadFile(writeConfig(t, strings.Replace(channelsConfig(e.rc.URL, e.p, ""), "breaker: { failures: 50, open_for: 300ms }", "breaker: { failures: 2, open_for: 1m }", 1)), envWith(e)))
+	e := startChannels(t, "breaker: { failures: 2, open_for: 1m }")
 	for i := range 2 {
 		accepted(t, e.send("sms", "orders:gateway", map[string]any{"recipients": []string{fmt.Sprintf("+1down%d", i)}, "body": map[string]any{"code": 1}}, map[string]any{"retries": 0}))
 	}

@@ -34,6 +34,9 @@ const maxRead = 1 << 20
 // through ALPN, over http:// with prior knowledge (APNs speaks only
 // HTTP/2).
 func NewClient(tlsConfig *tls.Config, h2Only bool) *http.Client {
+	if tlsConfig != nil {
+		tlsConfig = tlsConfig.Clone() // the transport adds its ALPN protocols to it
+	}
 	t := &http.Transport{
 		Proxy:                  http.ProxyFromEnvironment,
 		DialContext:            (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
