@@ -34,7 +34,7 @@ func TestSummarize(t *testing.T) {
 		{"one refused, one accepted: sent", []Outcome{ok("a"), bad("b")}, 0, "", false, 0, []string{"a", "b"}, 404},
 		{"all refused", []Outcome{bad("a"), bad("b")}, 0, channel.CodeInvalidRecipient, false, 0, []string{"a", "b"}, 404},
 		{"all refused now, some settled before: sent", []Outcome{bad("b")}, 1, "", false, 0, []string{"b"}, 404},
-		{"one retryable: retry the message, keep the settled", []Outcome{ok("a"), later("b", time.Second), later("c", 3 * time.Second), bad("d")}, 0, channel.CodeDelivery, true, 3 * time.Second, []string{"a", "d"}, 429},
+		{"one retryable: retry the message, keep the settled", []Outcome{ok("a"), later("b", time.Second), later("c", 3*time.Second), bad("d")}, 0, channel.CodeDelivery, true, 3 * time.Second, []string{"a", "d"}, 429},
 		{"rejected credentials fail the message", []Outcome{ok("a"), creds("b"), later("c", 0)}, 0, channel.CodeSecretExpired, false, 0, []string{"a"}, 401},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
