@@ -39,12 +39,15 @@ func badRequest(field, msg string) *apiError {
 func toAPIError(err error) *apiError {
 	var ae *apiError
 	var inv *producer.InvalidError
+	var unauth *producer.UnauthenticatedError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &inv):
 		return errorf(http.StatusBadRequest, inv.Code, inv.Field, inv.Message)
+	case errors.As(err, &unauth):
+		return errorf(http.StatusUnauthorized, "unauthenticated", unauth.Field, unauth.Message)
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "", "request body is larger than the limit")
 	case errors.Is(err, producer.ErrUnavailable):

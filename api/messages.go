@@ -222,6 +222,9 @@ type AttemptView struct {
 	ErrorCode           string `json:"error_code,omitempty"`
 	Outcome             string `json:"outcome"`
 	Generation          int    `json:"reprocess_generation"`
+	// SettledRecipients are the recipients this attempt settled (accepted
+	// or refused for good); retries skip them.
+	SettledRecipients []string `json:"settled_recipients,omitempty"`
 }
 
 type attemptsResponse struct {
@@ -269,7 +272,7 @@ func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request, p *config.
 	for _, a := range atts {
 		av := AttemptView{ID: a.ID, ResponseContentType: a.ResponseContentType, ResponseBody: a.ResponseBody,
 			AttemptedAt: formatTime(a.AttemptedAt), DurationMs: a.DurationMs, Error: a.Error, ErrorCode: a.ErrorCode,
-			Outcome: a.Outcome, Generation: a.Generation}
+			Outcome: a.Outcome, Generation: a.Generation, SettledRecipients: a.Settled}
 		if a.ResponseCode != 0 {
 			code := a.ResponseCode
 			av.ResponseCode = &code

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/rsa"
 	"time"
 )
 
@@ -28,6 +29,10 @@ type Config struct {
 	Retention Duration `yaml:"retention"`
 	// KeyPrefix is prepended to every Redis key. Default "herald".
 	KeyPrefix string `yaml:"key_prefix"`
+	// CacheWindow is how long a send's cache tag deduplicates: the same tag
+	// within it answers the first message. A workspace may set its own.
+	// Default 24h.
+	CacheWindow Duration `yaml:"cache_window"`
 
 	Log      LogConfig      `yaml:"log"`
 	NATS     NATSConfig     `yaml:"nats"`
@@ -116,6 +121,8 @@ type Workspace struct {
 	Keys      []Key               `yaml:"keys"`
 	Products  []Product           `yaml:"products"`
 	Providers map[string]Provider `yaml:"providers"`
+	// CacheWindow overrides the top-level cache_window for this workspace.
+	CacheWindow Duration `yaml:"cache_window"`
 }
 
 // Key is an API key, stored only as the hex SHA-256 of the key.
@@ -131,6 +138,10 @@ type Product struct {
 	ID            string         `yaml:"id"`
 	Envs          []string       `yaml:"envs"`
 	Notifications []Notification `yaml:"notifications"`
+	// Sessions verify a send's "session_tag:jwt". A product without any
+	// records the tag of a session unverified (the token is dropped); a
+	// product with some refuses unknown tags and tokens that do not verify.
+	Sessions []Session `yaml:"sessions"`
 }
 
 // Notification groups the message definitions of one event.
@@ -149,27 +160,55 @@ type Message struct {
 	Callback *CallbackDef `yaml:"callback"`
 }
 
-// EmailDef: templates over the input's `subject` and `template` maps.
+// EmailDef: Subject is a text template over the input's `subject` map;
+// Template (HTML, html/template) and Text (plain, text/template) are over
+// the input's `template` map. Without Text, the plain part is derived from
+// the HTML.
 type EmailDef struct {
 	Provider string `yaml:"provider"`
 	From     string `yaml:"from"`
 	Subject  string `yaml:"subject"`
 	Template string `yaml:"template"`
 	Text     string `yaml:"text"`
+
+	subject, html, text *Template
 }
+
+// SubjectTemplate, HTMLTemplate and TextTemplate are the compiled
+// templates (nil before the config is loaded).
+func (e *EmailDef) SubjectTemplate() *Template { return e.subject }
+
+// HTMLTemplate is the compiled Template.
+func (e *EmailDef) HTMLTemplate() *Template { return e.html }
+
+// TextTemplate is the compiled Text.
+func (e *EmailDef) TextTemplate() *Template { return e.text }
 
 // PushDef: templates over the input's `title` and `body` maps.
 type PushDef struct {
 	Provider string `yaml:"provider"`
 	Title    string `yaml:"title"`
 	Body     string `yaml:"body"`
+
+	title, body *Template
 }
+
+// TitleTemplate is the compiled Title.
+func (p *PushDef) TitleTemplate() *Template { return p.title }
+
+// BodyTemplate is the compiled Body.
+func (p *PushDef) BodyTemplate() *Template { return p.body }
 
 // SMSDef: a template over the input's `body` map.
 type SMSDef struct {
 	Provider string `yaml:"provider"`
 	Body     string `yaml:"body"`
+
+	body *Template
 }
+
+// BodyTemplate is the compiled Body.
+func (s *SMSDef) BodyTemplate() *Template { return s.body }
 
 // CallbackDef is an HTTP callback: URL with {name} segments filled from the
 // input's params.
@@ -196,10 +235,11 @@ type Provider struct {
 	// BaseURL overrides the provider's API address (tests, proxies, regions).
 	BaseURL string `yaml:"base_url"`
 
-	// smtp
+	// smtp (username_env/password_env also give the http type basic auth)
 	Host        string `yaml:"host"`
 	Port        int    `yaml:"port"`
 	TLS         string `yaml:"tls"`
+	Auth        string `yaml:"auth"`
 	UsernameEnv string `yaml:"username_env"`
 	PasswordEnv string `yaml:"password_env"`
 
@@ -213,7 +253,7 @@ type Provider struct {
 	TeamID     string `yaml:"team_id"`
 	Topic      string `yaml:"topic"`
 
-	// expo
+	// expo (and the http type: sent as a Bearer token)
 	AccessTokenEnv string `yaml:"access_token_env"`
 
 	// twilio
@@ -221,11 +261,55 @@ type Provider struct {
 	AuthTokenEnv  string `yaml:"auth_token_env"`
 	From          string `yaml:"from"`
 
-	// http sms
+	// http sms: Body is a text template over {To, From, Body, MessageID}
+	// with the json function, e.g. {"to": {{json .To}}, "text": {{json .Body}}}.
 	URL     string            `yaml:"url"`
 	Method  string            `yaml:"method"`
 	Headers map[string]string `yaml:"headers"`
 	Body    string            `yaml:"body"`
+
+	// secrets holds the values of the *_env variables, read at load.
+	secrets map[string]string
+	body    *Template
+}
+
+// Secret returns the value read at load time from the environment
+// variable named by the provider's field (e.g. "password_env"), or "".
+// Secrets never appear in errors or logs.
+func (p Provider) Secret(field string) string { return p.secrets[field] }
+
+// BodyTemplate is the compiled Body of an http provider.
+func (p Provider) BodyTemplate() *Template { return p.body }
+
+// Session verifies the JWT of a send's session "tag:jwt". HS256SecretEnv
+// names the variable holding the shared secret; RS256PublicKeyEnv the one
+// holding a PEM public key. One of them is required; with both, the
+// token's alg picks. Issuer and Audience, when set, must match.
+type Session struct {
+	Tag               string `yaml:"tag"`
+	HS256SecretEnv    string `yaml:"hs256_secret_env"`
+	RS256PublicKeyEnv string `yaml:"rs256_public_key_env"`
+	Issuer            string `yaml:"issuer"`
+	Audience          string `yaml:"audience"`
+
+	hsKey []byte
+	rsKey *rsa.PublicKey
+}
+
+// HS256Key is the shared secret (nil when not configured).
+func (s *Session) HS256Key() []byte { return s.hsKey }
+
+// RS256Key is the public key (nil when not configured).
+func (s *Session) RS256Key() *rsa.PublicKey { return s.rsKey }
+
+// SessionFor returns the product's session of that tag, or nil.
+func (p *Product) SessionFor(tag string) *Session {
+	for i := range p.Sessions {
+		if p.Sessions[i].Tag == tag {
+			return &p.Sessions[i]
+		}
+	}
+	return nil
 }
 
 // Duration is a time.Duration written as "30s", "1h30m" or "90d" in YAML.

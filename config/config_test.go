@@ -13,7 +13,20 @@ import (
 	"github.com/heraldhq/herald/config"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func env(m map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := m[k]; ok {
+			return v
+		}
+		return providerSecrets[k]
+	}
+}
+
+// providerSecrets are the variables the sample's providers name.
+var providerSecrets = map[string]string{
+	"SMTP_USER": "shop", "SMTP_PASS": "pw", "FCM_CREDENTIALS": "/etc/herald/fcm.json",
+	"TWILIO_SID": "AC123", "TWILIO_TOKEN": "tok",
+}
 
 const sample = `
 workspaces:
@@ -224,4 +237,89 @@ func TestKeys(t *testing.T) {
 	require.ErrorContains(t, err, "unknown scope")
 	_, err = config.ParseScopes("")
 	require.Error(t, err)
+}
+
+func TestTemplatesCompiledAtLoad(t *testing.T) {
+	yaml := strings.Replace(sample, "%s", config.HashKey("hk_secret"), 1)
+	c, err := config.Parse([]byte(yaml), env(map[string]string{"ACME_HOOK_SECRET": "x"}))
+	require.NoError(t, err)
+	m := c.Message("acme", "my-app", "orders:confirmation")
+	out, err := m.Email.SubjectTemplate().Execute(map[string]any{"order_id": 7})
+	require.NoError(t, err)
+	require.Equal(t, "Order 7", out)
+	out, err = m.Email.HTMLTemplate().Execute(map[string]any{"name": "<b>"})
+	require.NoError(t, err)
+	require.Equal(t, "<p>Hi &lt;b&gt;</p>", out, "HTML templates escape")
+	_, err = m.SMS.BodyTemplate().Execute(map[string]any{})
+	require.ErrorContains(t, err, `map has no entry for key "order_id"`, "a missing variable is an error")
+	require.Equal(t, "On its way", must(m.Push.BodyTemplate().Execute(nil)))
+	require.Equal(t, "Order {{.order_id}}", m.Push.TitleTemplate().Source(), "the unresolved template is kept")
+
+	p := c.Workspace("acme").Providers["twilio-main"]
+	require.Equal(t, "tok", p.Secret("auth_token_env"))
+	require.NotContains(t, p.Fingerprint(), "tok")
+	require.Equal(t, 24*time.Hour, c.CacheWindowFor("acme"))
+}
+
+func must(s string, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func TestChannelProblems(t *testing.T) {
+	yaml := `
+cache_window: 10ms
+workspaces:
+  - id: acme
+    cache_window: 1h
+    providers:
+      smtp-main: { type: smtp, host: mail.example.com, username_env: SMTP_USER, auth: cram }
+      gw: { type: http, url: "https://sms.example.com", method: DELETE, body: "{{.To" , headers: { Host: x } }
+      fcm-main: { type: fcm, credentials_file_env: MISSING_CREDS }
+    products:
+      - tag: app
+        envs: [prd]
+        sessions:
+          - { tag: s1 }
+          - { tag: s2, hs256_secret_env: SHORT }
+          - { tag: s3, rs256_public_key_env: NOT_PEM }
+          - { tag: s3, hs256_secret_env: LONG }
+        notifications:
+          - tag: orders
+            messages:
+              - tag: m
+                email: { provider: smtp-main, from: "not an address", subject: "{{.x" }
+                push: { provider: fcm-main }
+                sms: { provider: gw }
+`
+	_, err := config.Parse([]byte(yaml), env(map[string]string{"SMTP_USER": "u", "SHORT": "short", "NOT_PEM": "xyz", "LONG": strings.Repeat("k", 32)}))
+	var ve *config.ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	got := map[string]bool{}
+	for _, p := range ve.Problems {
+		got[p.Path] = true
+	}
+	for _, path := range []string{
+		"cache_window",
+		"workspaces[0].providers.smtp-main.auth",
+		"workspaces[0].providers.smtp-main.password_env",
+		"workspaces[0].providers.gw.method",
+		"workspaces[0].providers.gw.body",
+		"workspaces[0].providers.gw.headers.Host",
+		"workspaces[0].providers.fcm-main.credentials_file_env",
+		"workspaces[0].products[0].sessions[0]",
+		"workspaces[0].products[0].sessions[1].hs256_secret_env",
+		"workspaces[0].products[0].sessions[2].rs256_public_key_env",
+		"workspaces[0].products[0].sessions[3].tag",
+		"workspaces[0].products[0].notifications[0].messages[0].email.from",
+		"workspaces[0].products[0].notifications[0].messages[0].email",
+		"workspaces[0].products[0].notifications[0].messages[0].email.subject",
+		"workspaces[0].products[0].notifications[0].messages[0].push",
+		"workspaces[0].products[0].notifications[0].messages[0].sms.body",
+	} {
+		require.True(t, got[path], "no problem reported at %s; got %v", path, ve.Problems)
+	}
+	require.NotContains(t, err.Error(), strings.Repeat("k", 32), "secrets never appear in problems")
 }

@@ -35,6 +35,7 @@ const (
 	DefaultConcurrency    = 32
 	DefaultBreakerFails   = 5
 	DefaultBreakerOpenFor = 30 * time.Second
+	DefaultCacheWindow    = 24 * time.Hour
 )
 
 // Environment variables that override the file (API.md, "Running and configuration").
@@ -148,6 +149,7 @@ func (c *Config) applyDefaults() {
 	c.Retention = cmp.Or(c.Retention, Duration(DefaultRetention))
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, Duration(DefaultShutdownGrace))
 	c.KeyPrefix = cmp.Or(c.KeyPrefix, DefaultKeyPrefix)
+	c.CacheWindow = cmp.Or(c.CacheWindow, Duration(DefaultCacheWindow))
 	c.Log.Level = cmp.Or(c.Log.Level, "info")
 	c.Log.Format = cmp.Or(c.Log.Format, "json")
 	c.NATS.Listen = cmp.Or(c.NATS.Listen, DefaultNATSListen)
@@ -185,6 +187,15 @@ func (c *Config) applyDefaults() {
 			}
 		}
 	}
+}
+
+// CacheWindowFor is the cache window of a workspace: its own, else the
+// top-level one.
+func (c *Config) CacheWindowFor(ws string) time.Duration {
+	if w := c.Workspace(ws); w != nil && w.CacheWindow > 0 {
+		return w.CacheWindow.D()
+	}
+	return c.CacheWindow.D()
 }
 
 // finish validates, reads secrets and builds the lookup index.

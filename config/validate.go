@@ -4,11 +4,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"text/template"
 	"time"
 )
 
@@ -139,6 +139,9 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if c.Breaker.HalfOpenRequests < 1 {
 		ps.add("breaker.half_open_requests", "must be positive")
 	}
+	if c.CacheWindow.D() < time.Second {
+		ps.add("cache_window", "must be at least 1s")
+	}
 
 	seenWS := map[string]bool{}
 	for i := range c.Workspaces {
@@ -151,6 +154,9 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 			ps.add(wp+".id", "duplicate workspace %q", ws.ID)
 		}
 		seenWS[ws.ID] = true
+		if ws.CacheWindow != 0 && ws.CacheWindow.D() < time.Second {
+			ps.add(wp+".cache_window", "must be at least 1s")
+		}
 		c.validateKeys(&ps, wp, ws)
 		c.validateProviders(&ps, wp, ws, getenv)
 		seenP := map[string]bool{}
@@ -177,6 +183,7 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 					ps.add(fmt.Sprintf("%s.envs[%d]", pp, k), "duplicate env %q", e)
 				}
 			}
+			validateSessions(&ps, pp, p, getenv)
 			seenN := map[string]bool{}
 			for k := range p.Notifications {
 				n := &p.Notifications[k]
@@ -231,8 +238,11 @@ func (c *Config) validateKeys(ps *problems, wp string, ws *Workspace) {
 }
 
 func (c *Config) validateProviders(ps *problems, wp string, ws *Workspace, getenv func(string) string) {
-	for name, p := range ws.Providers {
+	for _, name := range sortedNames(ws.Providers) {
+		p := ws.Providers[name]
 		pp := fmt.Sprintf("%s.providers.%s", wp, name)
+		readProviderSecrets(ps, pp, &p, getenv)
+		ws.Providers[name] = p
 		if !ValidTag(name) {
 			ps.add(pp, "provider names want 1-64 letters, digits, '_', '.' or '-'")
 		}
@@ -262,6 +272,12 @@ func (c *Config) validateProviders(ps *problems, wp string, ws *Workspace, geten
 			if p.Host == "" {
 				ps.add(pp+".host", "required for smtp")
 			}
+			if p.Auth != "" && p.Auth != "plain" && p.Auth != "login" {
+				ps.add(pp+".auth", "want plain or login (default: what the server offers, PLAIN first)")
+			}
+			if (p.UsernameEnv == "") != (p.PasswordEnv == "") {
+				ps.add(pp+".password_env", "username_env and password_env go together")
+			}
 			if p.Port < 0 || p.Port > 65535 {
 				ps.add(pp+".port", "must be a TCP port")
 			}
@@ -282,6 +298,31 @@ func (c *Config) validateProviders(ps *problems, wp string, ws *Workspace, geten
 			if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				ps.add(pp+".url", "want an http(s) URL")
 			}
+			if p.Method != "" && !slices.Contains([]string{"GET", "POST", "PUT", "PATCH"}, strings.ToUpper(p.Method)) {
+				ps.add(pp+".method", "want GET, POST, PUT or PATCH")
+			}
+			for h, v := range p.Headers {
+				switch {
+				case !validHeaderName(h):
+					ps.add(pp+".headers."+h, "not a valid HTTP header name")
+				case ReservedHeader(h):
+					ps.add(pp+".headers."+h, "set by Herald itself")
+				case strings.ContainsAny(v, "\r\n\x00"):
+					ps.add(pp+".headers."+h, "control characters are not allowed in header values")
+				}
+			}
+			if p.Body == "" && strings.ToUpper(cmpOr(p.Method, "POST")) != "GET" {
+				ps.add(pp+".body", "required: a template over .To, .From, .Body and .MessageID")
+			}
+			t, err := compileText("body", p.Body, providerFuncs)
+			if err != nil {
+				ps.add(pp+".body", "template does not parse: %v", err)
+			}
+			p.body = t
+			if (p.UsernameEnv == "") != (p.PasswordEnv == "") {
+				ps.add(pp+".password_env", "username_env and password_env go together")
+			}
+			ws.Providers[name] = p
 		case "apns":
 			for field, v := range map[string]string{"key_file_env": p.KeyFileEnv, "key_id": p.KeyID, "team_id": p.TeamID, "topic": p.Topic} {
 				if v == "" {
@@ -314,28 +355,45 @@ func (c *Config) validateMessage(ps *problems, mp string, ws *Workspace, m *Mess
 			ps.add(path+".provider", "provider %q is of type %q, which cannot send %s", name, p.Type, channel)
 		}
 	}
-	checkTemplate := func(path, text string) {
-		if _, err := template.New(path).Option("missingkey=zero").Parse(text); err != nil {
+	text := func(path, name, src string) *Template {
+		t, err := compileText(name, src, nil)
+		if err != nil {
 			ps.add(path, "template does not parse: %v", err)
 		}
+		return t
 	}
 	if e := m.Email; e != nil {
 		checkProvider(mp+".email", "email", e.Provider)
 		if e.From == "" {
 			ps.add(mp+".email.from", "required")
+		} else if _, err := mail.ParseAddress(e.From); err != nil || strings.ContainsAny(e.From, "\r\n") {
+			ps.add(mp+".email.from", "want an address such as shop@example.com or \"Shop\" <shop@example.com>")
 		}
-		checkTemplate(mp+".email.subject", e.Subject)
-		checkTemplate(mp+".email.template", e.Template)
-		checkTemplate(mp+".email.text", e.Text)
+		if e.Template == "" && e.Text == "" {
+			ps.add(mp+".email", "needs a template (HTML) or a text (plain) body")
+		}
+		e.subject = text(mp+".email.subject", "subject", e.Subject)
+		e.text = text(mp+".email.text", "text", e.Text)
+		if h, err := compileHTML("template", e.Template); err != nil {
+			ps.add(mp+".email.template", "template does not parse: %v", err)
+		} else {
+			e.html = h
+		}
 	}
 	if p := m.Push; p != nil {
 		checkProvider(mp+".push", "push", p.Provider)
-		checkTemplate(mp+".push.title", p.Title)
-		checkTemplate(mp+".push.body", p.Body)
+		if p.Title == "" && p.Body == "" {
+			ps.add(mp+".push", "needs a title or a body")
+		}
+		p.title = text(mp+".push.title", "title", p.Title)
+		p.body = text(mp+".push.body", "body", p.Body)
 	}
 	if s := m.SMS; s != nil {
 		checkProvider(mp+".sms", "sms", s.Provider)
-		checkTemplate(mp+".sms.body", s.Body)
+		if s.Body == "" {
+			ps.add(mp+".sms.body", "required")
+		}
+		s.body = text(mp+".sms.body", "body", s.Body)
 	}
 	if cb := m.Callback; cb != nil {
 		cp := mp + ".callback"
@@ -448,4 +506,98 @@ func ValidHeaderName(h string) bool { return validHeaderName(h) }
 func validBase64(s string) bool {
 	_, err := base64.StdEncoding.DecodeString(s)
 	return err == nil && s != ""
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// providerSecrets are the *_env fields of a provider, and whether each is
+// required for a type.
+var providerSecrets = []struct {
+	field    string
+	get      func(*Provider) string
+	required []string
+}{
+	{"username_env", func(p *Provider) string { return p.UsernameEnv }, nil},
+	{"password_env", func(p *Provider) string { return p.PasswordEnv }, nil},
+	{"credentials_file_env", func(p *Provider) string { return p.CredentialsFileEnv }, []string{"fcm"}},
+	{"key_file_env", func(p *Provider) string { return p.KeyFileEnv }, []string{"apns"}},
+	{"access_token_env", func(p *Provider) string { return p.AccessTokenEnv }, nil},
+	{"account_sid_env", func(p *Provider) string { return p.AccountSIDEnv }, []string{"twilio"}},
+	{"auth_token_env", func(p *Provider) string { return p.AuthTokenEnv }, []string{"twilio"}},
+}
+
+// readProviderSecrets reads every named variable; a named variable that is
+// empty or unset is a problem (a provider would fail every delivery).
+func readProviderSecrets(ps *problems, pp string, p *Provider, getenv func(string) string) {
+	p.secrets = map[string]string{}
+	for _, s := range providerSecrets {
+		env := s.get(p)
+		if env == "" || !envNameRe.MatchString(env) {
+			continue // required and name checks are reported elsewhere
+		}
+		v := getenv(env)
+		if v == "" {
+			ps.add(pp+"."+s.field, "environment variable %s is empty or unset", env)
+			continue
+		}
+		p.secrets[s.field] = v
+	}
+}
+
+func validateSessions(ps *problems, pp string, p *Product, getenv func(string) string) {
+	seen := map[string]bool{}
+	for i := range p.Sessions {
+		s := &p.Sessions[i]
+		sp := fmt.Sprintf("%s.sessions[%d]", pp, i)
+		switch {
+		case !ValidTag(s.Tag):
+			ps.add(sp+".tag", "want 1-64 letters, digits, '_', '.' or '-'")
+		case seen[s.Tag]:
+			ps.add(sp+".tag", "duplicate session %q", s.Tag)
+		}
+		seen[s.Tag] = true
+		if s.HS256SecretEnv == "" && s.RS256PublicKeyEnv == "" {
+			ps.add(sp, "needs hs256_secret_env or rs256_public_key_env")
+		}
+		if env := s.HS256SecretEnv; env != "" {
+			switch v := getenv(env); {
+			case !envNameRe.MatchString(env):
+				ps.add(sp+".hs256_secret_env", "want an environment variable name")
+			case v == "":
+				ps.add(sp+".hs256_secret_env", "environment variable %s is empty or unset", env)
+			case len(v) < 32:
+				ps.add(sp+".hs256_secret_env", "the secret in %s is shorter than 32 bytes; HS256 wants at least 256 bits", env)
+			default:
+				s.hsKey = []byte(v)
+			}
+		}
+		if env := s.RS256PublicKeyEnv; env != "" {
+			switch v := getenv(env); {
+			case !envNameRe.MatchString(env):
+				ps.add(sp+".rs256_public_key_env", "want an environment variable name")
+			case v == "":
+				ps.add(sp+".rs256_public_key_env", "environment variable %s is empty or unset", env)
+			default:
+				key, err := parseRSAPublicKey(v)
+				if err != nil {
+					ps.add(sp+".rs256_public_key_env", "%s: %v", env, err)
+				}
+				s.rsKey = key
+			}
+		}
+	}
 }

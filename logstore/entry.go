@@ -130,6 +130,10 @@ type Attempt struct {
 	ErrorCode           string    `json:"error_code,omitempty"`
 	// Outcome is "sent", "retry" or "failed".
 	Outcome string `json:"outcome"`
+	// Settled are the recipients (addresses, device tokens, numbers) this
+	// attempt settled: accepted, or refused for good. Later attempts of
+	// the same generation skip them.
+	Settled []string `json:"settled_recipients,omitempty"`
 }
 
 // MaxResponseBody is how much of a response body an attempt keeps.

@@ -51,7 +51,7 @@ workspaces:
 `), func(string) string { return "" })
 	require.NoError(t, err)
 	p := &Producer{cfg: Config{Config: func() *config.Config { return cfg }, Validators: map[string]Validator{
-		"callback": func(def *config.Message, input json.RawMessage) error {
+		"callback": func(_ *config.Workspace, def *config.Message, input json.RawMessage) error {
 			var m map[string]any
 			if json.Unmarshal(input, &m) != nil {
 				return invalid("input", "want an object")

@@ -112,6 +112,13 @@ func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, 
 	if req.Event == "" {
 		return nil, invalid("event", "required: the notification tag")
 	}
+	if req.Session != "" {
+		// A session that does not verify refuses the whole send (401),
+		// not each channel.
+		if _, err := checkSession(prod, req.Session, p.clock.Now()); err != nil {
+			return nil, err
+		}
+	}
 	notifTag, msgTag, full := strings.Cut(req.Event, ":")
 	notif := cfg.Notification(ws, req.Product, notifTag)
 	if notif == nil {

@@ -28,10 +28,11 @@ import (
 // was written, is marked failed with error code UNAVAILABLE.
 var ErrUnavailable = errors.New("producer: unavailable")
 
-// Validator checks a channel's input against its definition at accept
-// time, so that a send that can never be delivered is refused before
-// anything is written. It returns an *InvalidError.
-type Validator func(def *config.Message, input json.RawMessage) error
+// Validator checks a channel's input against its definition (and the
+// workspace's providers) at accept time, so that a send that can never be
+// delivered is refused before anything is written. It returns an
+// *InvalidError.
+type Validator func(ws *config.Workspace, def *config.Message, input json.RawMessage) error
 
 // Config configures a Producer. Zero values mean the documented defaults.
 type Config struct {
@@ -41,7 +42,8 @@ type Config struct {
 	JS     jetstream.JetStream
 	// Validators by channel; a channel without one cannot be sent on.
 	Validators map[string]Validator
-	// CacheWindow is how long a cache tag deduplicates. Default 24h.
+	// CacheWindow, when set, overrides the configured cache window
+	// (cache_window, per workspace; default 24h).
 	CacheWindow time.Duration
 	// PublishTimeout bounds the JetStream publish. Default 5s.
 	PublishTimeout time.Duration
@@ -64,7 +66,6 @@ func New(cfg Config) (*Producer, error) {
 	if cfg.Config == nil || cfg.Store == nil || cfg.JS == nil {
 		return nil, errors.New("producer: Config, Store and JS are required")
 	}
-	cfg.CacheWindow = cmp.Or(cfg.CacheWindow, 24*time.Hour)
 	cfg.PublishTimeout = cmp.Or(cfg.PublishTimeout, 5*time.Second)
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -97,10 +98,11 @@ const (
 
 // resolved is a validated send, ready to be written and queued.
 type resolved struct {
-	product *config.Product
-	def     *config.Message
-	session string
-	retries int
+	product     *config.Product
+	def         *config.Message
+	session     string
+	retries     int
+	cacheWindow time.Duration
 }
 
 // validate checks a send for one channel and resolves its definition.
@@ -138,7 +140,7 @@ func (p *Producer) validate(cfg *config.Config, ws, channel string, req *SendReq
 	if def.Channel(channel) == nil {
 		return nil, invalid("notification", "notification %q has no %s message (it has: %s)", req.Notification, channel, strings.Join(def.Channels(), ", "))
 	}
-	r := &resolved{product: prod, def: def, retries: *cfg.Delivery.Retries}
+	r := &resolved{product: prod, def: def, retries: *cfg.Delivery.Retries, cacheWindow: cmp.Or(p.cfg.CacheWindow, cfg.CacheWindowFor(ws))}
 	if req.Retries != nil {
 		if *req.Retries < 0 || *req.Retries > maxRetries {
 			return nil, invalid("retries", "must be between 0 and %d", maxRetries)
@@ -149,17 +151,17 @@ func (p *Producer) validate(cfg *config.Config, ws, channel string, req *SendReq
 		return nil, invalid("cache", "at most %d characters", maxCacheTag)
 	}
 	if req.Session != "" {
-		tag, _, _ := strings.Cut(req.Session, ":")
-		if !config.ValidTag(tag) {
-			return nil, invalid("session", "want session_tag:token")
-		}
 		// Only the tag is ever stored; the token never is.
+		tag, err := checkSession(prod, req.Session, p.clock.Now())
+		if err != nil {
+			return nil, err
+		}
 		r.session = tag
 	}
 	if len(req.Input) == 0 || string(req.Input) == "null" {
 		return nil, invalid("input", "required")
 	}
-	if err := p.cfg.Validators[channel](def, req.Input); err != nil {
+	if err := p.cfg.Validators[channel](cfg.Workspace(ws), def, req.Input); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -216,7 +218,7 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 		ID: id, Workspace: ws, ProductID: r.product.ID, ProductTag: r.product.Tag, Env: req.Env,
 		NotificationTag: nt, Notification: req.Notification, Type: channel, ProcessID: opts.ProcessID,
 		CampaignID: opts.CampaignID, TriggeredBy: via, Session: r.session, Retries: r.retries,
-		Input: req.Input, Cache: req.Cache, CacheKey: cacheKey, CacheWindow: p.cfg.CacheWindow, Head: head,
+		Input: req.Input, Cache: req.Cache, CacheKey: cacheKey, CacheWindow: r.cacheWindow, Head: head,
 	}
 	created, err := p.cfg.Store.Create(ctx, ne)
 	if err != nil {

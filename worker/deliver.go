@@ -39,6 +39,7 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 	// A redelivery may follow a delivery whose outcome was recorded but
 	// whose ack was lost (or a worker that died after sending): check the
 	// entry first, so the receiver never gets a message twice for that.
+	var settled map[string]bool
 	if delivered > 1 || msg.Headers().Get(job.HeaderRepublished) != "" {
 		e, err := w.cfg.Store.Get(ctx, j.Workspace, j.ID)
 		switch {
@@ -55,17 +56,28 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 			_ = msg.Ack()
 			return
 		}
+		if e.Attempts > 0 {
+			// A retry: recipients earlier attempts settled are skipped, so
+			// nobody gets the message twice because another failed.
+			if settled, err = w.settledRecipients(ctx, j); err != nil {
+				log.Warn("log store unreachable; job handed back", zap.Error(err))
+				_ = msg.NakWithDelay(w.jittered(5 * time.Second))
+				return
+			}
+		}
 	}
 
 	m, err := w.message(j, int(delivered))
 	if err != nil {
-		w.settle(ctx, msg, j, log, time.Now(), 0, channel.Result{}, err)
+		w.settle(ctx, msg, j, log, "unknown", time.Now(), 0, channel.Result{}, err)
 		return
 	}
+	m.Done = settled
+	provider := providerLabel(m)
 	d := w.cfg.Deliverers[ch]
 	endpoint, err := d.Endpoint(m)
 	if err != nil {
-		w.settle(ctx, msg, j, log, time.Now(), 0, channel.Result{}, channel.Permanent(channel.CodeDelivery, "%v", err))
+		w.settle(ctx, msg, j, log, provider, time.Now(), 0, channel.Result{}, channel.Permanent(channel.CodeDelivery, "%v", err))
 		return
 	}
 	br := w.breakers.get(j.Workspace, ch, endpoint)
@@ -74,7 +86,7 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 	res, err := br.Execute(func() (channel.Result, error) { return d.Deliver(ctx, m) })
 	elapsed := time.Since(start)
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		w.circuitOpen(ctx, msg, j, log, endpoint)
+		w.circuitOpen(ctx, msg, j, log, provider, endpoint)
 		return
 	}
 	if ctx.Err() != nil {
@@ -83,8 +95,41 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
-	w.metrics.duration.WithLabelValues(ch).Observe(elapsed.Seconds())
-	w.settle(ctx, msg, j, log, start, elapsed, res, err)
+	w.metrics.duration.WithLabelValues(ch, provider).Observe(elapsed.Seconds())
+	w.settle(ctx, msg, j, log, provider, start, elapsed, res, err)
+}
+
+// providerLabel is the provider type of a message for metrics: one of a
+// fixed set, so the label stays bounded whatever the config names.
+func providerLabel(m *channel.Message) string {
+	if t := m.ProviderType(); t != "" {
+		return t
+	}
+	return "unknown"
+}
+
+// settledRecipients collects the recipients that earlier attempts of this
+// job's generation settled.
+func (w *Worker) settledRecipients(ctx context.Context, j *job.Job) (map[string]bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	atts, _, _, err := w.cfg.Store.Attempts(cctx, j.Workspace, j.ID, "", 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]bool
+	for _, a := range atts {
+		if a.Generation != j.Generation {
+			continue
+		}
+		for _, r := range a.Settled {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[r] = true
+		}
+	}
+	return out, nil
 }
 
 // message resolves a job against the current configuration.
@@ -104,10 +149,10 @@ func (w *Worker) message(j *job.Job, attempt int) (*channel.Message, error) {
 }
 
 // settle records the attempt and its outcome, then acks, terms or naks.
-func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, j *job.Job, log *zap.Logger, start time.Time, elapsed time.Duration, res channel.Result, derr error) {
+func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, j *job.Job, log *zap.Logger, provider string, start time.Time, elapsed time.Duration, res channel.Result, derr error) {
 	a := logstore.Attempt{
 		ResponseCode: res.StatusCode, ResponseContentType: res.ContentType, ResponseBody: string(res.Body),
-		AttemptedAt: w.clock.Now().Add(-elapsed), DurationMs: elapsed.Milliseconds(),
+		AttemptedAt: w.clock.Now().Add(-elapsed), DurationMs: elapsed.Milliseconds(), Settled: res.Done,
 	}
 	outcome := logstore.OutcomeSent
 	var b logstore.Backoff
@@ -139,16 +184,16 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, j *job.Job, log 
 		w.metrics.duplicates.WithLabelValues(j.Channel).Inc()
 		_ = msg.Ack()
 	case r.Status == logstore.StatusSent:
-		w.metrics.attempts.WithLabelValues(j.Channel, "sent").Inc()
+		w.metrics.attempts.WithLabelValues(j.Channel, provider, "sent").Inc()
 		w.metrics.delivered.WithLabelValues(j.Channel, logstore.StatusSent).Inc()
 		_ = msg.Ack()
 	case r.Status == logstore.StatusFailed:
-		w.metrics.attempts.WithLabelValues(j.Channel, "failed").Inc()
+		w.metrics.attempts.WithLabelValues(j.Channel, provider, "failed").Inc()
 		w.metrics.delivered.WithLabelValues(j.Channel, logstore.StatusFailed).Inc()
 		log.Warn("delivery failed", zap.Int("attempts", r.GenerationAttempts), zap.String("error_code", a.ErrorCode), zap.String("error", a.Error))
 		_ = msg.Term()
 	default:
-		w.metrics.attempts.WithLabelValues(j.Channel, "retry").Inc()
+		w.metrics.attempts.WithLabelValues(j.Channel, provider, "retry").Inc()
 		log.Info("delivery will be retried", zap.Int("attempt", r.GenerationAttempts), zap.Duration("in", r.RetryIn), zap.String("error_code", a.ErrorCode))
 		_ = msg.NakWithDelay(r.RetryIn)
 	}
@@ -179,8 +224,8 @@ func (w *Worker) recordWithRetry(ctx context.Context, msg jetstream.Msg, j *job.
 
 // circuitOpen hands a job back without an attempt while the endpoint's
 // breaker is open, noting CIRCUIT_OPEN on the entry.
-func (w *Worker) circuitOpen(ctx context.Context, msg jetstream.Msg, j *job.Job, log *zap.Logger, endpoint string) {
-	w.metrics.attempts.WithLabelValues(j.Channel, "circuit_open").Inc()
+func (w *Worker) circuitOpen(ctx context.Context, msg jetstream.Msg, j *job.Job, log *zap.Logger, provider, endpoint string) {
+	w.metrics.attempts.WithLabelValues(j.Channel, provider, "circuit_open").Inc()
 	gen := j.Generation
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()

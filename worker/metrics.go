@@ -27,13 +27,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"channel", "status"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_worker_attempts_total",
-			Help: "Delivery attempts by outcome: sent, retry, failed, or circuit_open (handed back without an attempt).",
-		}, []string{"channel", "outcome"}),
+			Help: "Delivery attempts by provider type and outcome: sent, retry, failed, or circuit_open (handed back without an attempt).",
+		}, []string{"channel", "provider", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "herald_worker_attempt_duration_seconds",
-			Help:    "Duration of one delivery attempt, provider round trip included.",
+			Help:    "Duration of one delivery attempt, provider round trip included, by provider type.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"channel"}),
+		}, []string{"channel", "provider"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_worker_redeliveries_suppressed_total",
 			Help: "Redelivered jobs acknowledged without sending because their entry was already settled.",

@@ -115,12 +115,10 @@ func runServer(args []string, role app.Role, embedded bool, stderr io.Writer) in
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			next, err := config.Load(*path)
-			if err != nil {
+			if err := a.ReloadFile(*path, os.Getenv); err != nil {
 				log.Error("config reload refused; keeping the running config", zap.Error(err))
 				continue
 			}
-			a.Reload(next)
 			log.Info("config reloaded", zap.String("file", *path))
 			continue
 		}

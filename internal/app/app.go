@@ -6,6 +6,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,11 @@ import (
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
 	"github.com/heraldhq/herald/worker"
+	"github.com/heraldhq/herald/worker/channel"
 	"github.com/heraldhq/herald/worker/channel/callback"
+	"github.com/heraldhq/herald/worker/channel/email"
+	"github.com/heraldhq/herald/worker/channel/push"
+	"github.com/heraldhq/herald/worker/channel/sms"
 )
 
 // Role selects what a process runs.
@@ -64,6 +69,10 @@ type Options struct {
 	WrapDeliverer func(channel string, d worker.Deliverer) worker.Deliverer
 	// LagInterval overrides the worker's lag/stall check period.
 	LagInterval time.Duration
+	// ProviderTLS is the base TLS config of connections to providers
+	// (SMTP, FCM, APNs, Expo, Twilio, HTTP SMS); tests add their CA.
+	// Default: system roots.
+	ProviderTLS *tls.Config
 }
 
 // App is a running Herald process.
@@ -112,6 +121,23 @@ func (a *App) Config() *config.Config { return a.cfg.Load() }
 // Reload swaps in a new configuration (already validated by config.Load).
 // In-flight work keeps the definitions it resolved.
 func (a *App) Reload(c *config.Config) { a.cfg.Store(c) }
+
+// ReloadFile reads the config file at path again (SIGHUP), with getenv for
+// HERALD_* overrides and the secrets it names, and swaps it in when it is
+// valid. A file with problems is refused with every problem in the error
+// and the running config stays. Deliveries in flight finish with the
+// definitions and provider clients they started with; later ones use the
+// new config, and a provider whose settings or secrets changed gets a new
+// client (token caches rebuilt). Process settings (addresses, Redis, NATS,
+// concurrency) need a restart.
+func (a *App) ReloadFile(path string, getenv func(string) string) error {
+	next, err := config.LoadWithEnv(path, getenv)
+	if err != nil {
+		return err
+	}
+	a.Reload(next)
+	return nil
+}
 
 // Registry is the process's metrics registry.
 func (a *App) Registry() *prometheus.Registry { return a.registry }
@@ -170,8 +196,12 @@ func (a *App) Start(ctx context.Context) (err error) {
 	guard := &netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks}
 	deliverers := a.opts.Deliverers
 	if deliverers == nil {
+		timeout := cfg.Delivery.Timeout.D()
 		deliverers = map[string]worker.Deliverer{
-			"callback": callback.New(callback.Config{Guard: guard, Timeout: cfg.Delivery.Timeout.D()}),
+			"callback": callback.New(callback.Config{Guard: guard, Timeout: timeout}),
+			"email":    email.New(email.Config{Timeout: timeout, TLSConfig: a.opts.ProviderTLS}),
+			"push":     push.New(push.Config{Timeout: timeout, TLSConfig: a.opts.ProviderTLS}),
+			"sms":      sms.New(sms.Config{Timeout: timeout, TLSConfig: a.opts.ProviderTLS}),
 		}
 	}
 	a.deliverers = deliverers
@@ -206,20 +236,54 @@ func (a *App) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// validators check channel input at accept time.
+// validators check channel input at accept time: everything a delivery
+// would refuse for the input itself, templates rendered included.
 func validators() map[string]producer.Validator {
 	return map[string]producer.Validator{
-		"callback": func(def *config.Message, input json.RawMessage) error {
-			if _, err := callback.Prepare(def.Callback, input); err != nil {
-				var ie *callback.InputError
-				if errors.As(err, &ie) {
-					return &producer.InvalidError{Code: "invalid_argument", Field: ie.Field, Message: ie.Message}
+		"callback": func(_ *config.Workspace, def *config.Message, input json.RawMessage) error {
+			_, err := callback.Prepare(def.Callback, input)
+			return toInvalid(err)
+		},
+		"email": func(_ *config.Workspace, def *config.Message, input json.RawMessage) error {
+			_, err := email.Prepare(def.Email, input)
+			return toInvalid(err)
+		},
+		"push": func(_ *config.Workspace, def *config.Message, input json.RawMessage) error {
+			_, err := push.Prepare(def.Push, input)
+			return toInvalid(err)
+		},
+		"sms": func(ws *config.Workspace, def *config.Message, input json.RawMessage) error {
+			s, err := sms.Prepare(def.SMS, input)
+			if err != nil {
+				return toInvalid(err)
+			}
+			// A generic provider's body template must render too.
+			if p, ok := ws.Providers[def.SMS.Provider]; ok && p.Type == "http" {
+				for _, to := range s.To {
+					if _, err := sms.RenderProviderBody(p, s, to, ""); err != nil {
+						return toInvalid(err)
+					}
 				}
-				return &producer.InvalidError{Code: "invalid_argument", Field: "input", Message: err.Error()}
 			}
 			return nil
 		},
 	}
+}
+
+// toInvalid maps a channel's refusal to the producer's 400.
+func toInvalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ie *channel.InputError
+	var cie *callback.InputError
+	switch {
+	case errors.As(err, &ie):
+		return &producer.InvalidError{Code: ie.Code, Field: ie.Field, Message: ie.Message}
+	case errors.As(err, &cie):
+		return &producer.InvalidError{Code: "invalid_argument", Field: cie.Field, Message: cie.Message}
+	}
+	return &producer.InvalidError{Code: "invalid_argument", Field: "input", Message: err.Error()}
 }
 
 func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers map[string]worker.Deliverer) error {

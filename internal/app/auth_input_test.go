@@ -101,7 +101,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"env not in product", "callback", strings.Replace(valid, `"prd"`, `"stg"`, 1), 400, "invalid_argument", "env"},
 		{"unknown notification", "callback", strings.Replace(valid, `orders:confirmation`, `orders:nope`, 1), 400, "invalid_argument", "notification"},
 		{"notification without message tag", "callback", strings.Replace(valid, `orders:confirmation`, `orders`, 1), 400, "invalid_argument", "notification"},
-		{"channel not defined", "email", valid, 400, "invalid_argument", "channel"},
+		{"notification without that channel", "email", valid, 400, "invalid_argument", "notification"},
 		{"missing input", "callback", `{"product":"shop","env":"prd","notification":"orders:confirmation"}`, 400, "invalid_argument", "input"},
 		{"missing url param", "callback", strings.Replace(valid, `{"id":"1"}`, `{}`, 1), 400, "invalid_argument", "input.params.id"},
 		{"unknown input key", "callback", strings.Replace(valid, `"params"`, `"parms":{},"params"`, 1), 400, "invalid_argument", "input.parms"},

@@ -246,7 +246,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	m := metrics(t, h)
 	require.Contains(t, m, `herald_worker_breaker_state{channel="callback",endpoint="`+rc.URL+`",workspace="acme"} 0`)
 	require.Contains(t, m, `herald_worker_breaker_transitions_total{channel="callback",to="open"}`)
-	require.Contains(t, m, `herald_worker_attempts_total{channel="callback",outcome="circuit_open"}`)
+	require.Contains(t, m, `herald_worker_attempts_total{channel="callback",outcome="circuit_open",provider="webhook"}`)
 }
 
 func metrics(t *testing.T, h *apptest.Herald) string {
@@ -278,7 +278,7 @@ func TestMetricsExposed(t *testing.T) {
 	for _, want := range []string{
 		`herald_producer_accepted_total{channel="callback",via="api"} 1`,
 		`herald_worker_delivered_total{channel="callback",status="sent"} 1`,
-		`herald_worker_attempt_duration_seconds_count{channel="callback"} 1`,
+		`herald_worker_attempt_duration_seconds_count{channel="callback",provider="webhook"} 1`,
 		`herald_worker_breaker_state{channel="callback"`,
 		`herald_worker_queue_pending_messages{channel="callback"} 0`,
 		`herald_worker_queue_ack_pending_messages{channel="callback"}`,

@@ -33,14 +33,49 @@ type Message struct {
 	Timestamp time.Time
 	// Input is the channel input of the send, as received.
 	Input json.RawMessage
+	// Done are the recipients (addresses, device tokens, numbers) that
+	// earlier attempts of this message settled: accepted by the provider
+	// or refused for good. A retry skips them, so that nobody gets a
+	// message twice because someone else's delivery failed.
+	Done map[string]bool
+}
+
+// ProviderType is the type of the provider the message goes through
+// ("smtp", "fcm", "twilio", ...; "webhook" for callbacks), a bounded
+// label for metrics. Empty when the definition names no known provider.
+func (m *Message) ProviderType() string {
+	if m == nil || m.Definition == nil {
+		return ""
+	}
+	var name string
+	switch {
+	case m.Channel == "callback" && m.Definition.Callback != nil:
+		return "webhook"
+	case m.Channel == "email" && m.Definition.Email != nil:
+		name = m.Definition.Email.Provider
+	case m.Channel == "push" && m.Definition.Push != nil:
+		name = m.Definition.Push.Provider
+	case m.Channel == "sms" && m.Definition.SMS != nil:
+		name = m.Definition.SMS.Provider
+	}
+	if p, ok := m.Providers[name]; ok {
+		return p.Type
+	}
+	return ""
 }
 
 // Result is what a provider answered.
 type Result struct {
 	StatusCode  int
 	ContentType string
-	// Body is the response body, at most MaxBody bytes of it.
+	// Body is the response body, at most MaxBody bytes of it. A channel
+	// that sends to several recipients puts a JSON summary of each
+	// recipient's outcome here instead.
 	Body []byte
+	// Done are the recipients this attempt settled (accepted, or refused
+	// for good); the worker records them with the attempt and hands them
+	// to the next attempt as Message.Done.
+	Done []string
 }
 
 // MaxBody is how much of a response body a deliverer reads and keeps.
@@ -92,4 +127,28 @@ func Classify(err error) *Error {
 		return e
 	}
 	return &Error{Code: CodeDelivery, Retryable: true, Err: err}
+}
+
+// InputError is a send's input that cannot be delivered with its
+// definition, found at accept time: the producer answers 400 with Code
+// ("invalid_argument", or TEMPLATE_ERROR when a template fails for the
+// input) and Field.
+type InputError struct {
+	Code string
+	// Field is the JSON path of the offending value, e.g.
+	// "input.recipients[1]" or "input.subject".
+	Field   string
+	Message string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Message }
+
+// Invalid returns an invalid_argument InputError.
+func Invalid(field, format string, args ...any) *InputError {
+	return &InputError{Code: "invalid_argument", Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// TemplateError returns a TEMPLATE_ERROR InputError.
+func TemplateError(field string, err error) *InputError {
+	return &InputError{Code: CodeTemplate, Field: field, Message: "template failed for this input: " + err.Error()}
 }
