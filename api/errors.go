@@ -38,20 +38,15 @@ func badRequest(field, msg string) *apiError {
 // the one place where sentinels become HTTP.
 func toAPIError(err error) *apiError {
 	var ae *apiError
-	var inv *producer.InvalidError
-	var unauth *producer.UnauthenticatedError
 	var mbe *http.MaxBytesError
+	if e, status, ok := producer.Describe(err); ok {
+		return errorf(status, e.Code, e.Field, e.Message)
+	}
 	switch {
 	case errors.As(err, &ae):
 		return ae
-	case errors.As(err, &inv):
-		return errorf(http.StatusBadRequest, inv.Code, inv.Field, inv.Message)
-	case errors.As(err, &unauth):
-		return errorf(http.StatusUnauthorized, "unauthenticated", unauth.Field, unauth.Message)
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "", "request body is larger than the limit")
-	case errors.Is(err, producer.ErrUnavailable):
-		return errorf(http.StatusServiceUnavailable, "unavailable", "", "the send could not be queued right now; retry later")
 	case errors.Is(err, logstore.ErrNotFound):
 		return errorf(http.StatusNotFound, "resource_not_found", "", "no such message in this workspace")
 	case errors.Is(err, logstore.ErrRetentionExpired):

@@ -37,13 +37,6 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, p *config.Principa
 	return nil
 }
 
-// multiResponse adds the error shape to a multi-channel send that no
-// channel accepted.
-type multiResponse struct {
-	*producer.MultiResult
-	Error *Error `json:"error,omitempty"`
-}
-
 func (s *Server) sendMulti(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
 	if s.cfg.Producer == nil {
 		return errorf(http.StatusNotFound, "not_found", "", "this process does not accept sends")
@@ -60,24 +53,7 @@ func (s *Server) sendMulti(w http.ResponseWriter, r *http.Request, p *config.Pri
 	if err != nil {
 		return err
 	}
-	if res.Success {
-		writeJSON(w, http.StatusAccepted, multiResponse{MultiResult: res})
-		return nil
-	}
-	// No channel accepted: 503 if any was refused for unavailability, else 400.
-	status, out := http.StatusBadRequest, &Error{Code: "invalid_argument", Message: "no channel was accepted; see channels"}
-	for _, cr := range res.Channels {
-		if cr.Error != nil && cr.Error.Code == "unavailable" {
-			status, out = http.StatusServiceUnavailable, &Error{Code: "unavailable", Message: "the send could not be queued right now; retry later"}
-		}
-	}
-	if len(res.Channels) == 1 {
-		for _, cr := range res.Channels {
-			if cr.Error != nil && status == http.StatusBadRequest {
-				out = &Error{Code: cr.Error.Code, Message: cr.Error.Message, Field: cr.Error.Field}
-			}
-		}
-	}
-	writeJSON(w, status, multiResponse{MultiResult: res, Error: out})
+	status, out := producer.MultiStatus(res)
+	writeJSON(w, status, out)
 	return nil
 }

@@ -76,7 +76,25 @@ type NATSConfig struct {
 	MaxAckPending int `yaml:"max_ack_pending"`
 	// DuplicateWindow is the stream's Nats-Msg-Id dedupe window. Default 2m.
 	DuplicateWindow Duration `yaml:"duplicate_window"`
+	// IngestUsers are the NATS users of the embedded server that other
+	// services publish sends with; each may publish only on its own
+	// workspace's herald.in.<workspace>.> subjects. With none, the
+	// embedded server has no authentication (it listens on loopback by
+	// default). An external NATS is configured on its own side (README).
+	IngestUsers []IngestUser `yaml:"ingest_users"`
 }
+
+// IngestUser is a NATS user allowed to publish sends for one workspace.
+type IngestUser struct {
+	User        string `yaml:"user"`
+	PasswordEnv string `yaml:"password_env"`
+	Workspace   string `yaml:"workspace"`
+
+	password string
+}
+
+// Password is the user's password, read from PasswordEnv at load time.
+func (u *IngestUser) Password() string { return u.password }
 
 // DeliveryConfig tunes workers.
 type DeliveryConfig struct {

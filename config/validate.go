@@ -84,6 +84,21 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	} else if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
 		ps.add("nats.listen", "want host:port (%v)", err)
 	}
+	for i := range c.NATS.IngestUsers {
+		u := &c.NATS.IngestUsers[i]
+		up := fmt.Sprintf("nats.ingest_users[%d]", i)
+		if !ValidTag(u.User) || u.User == "herald" {
+			ps.add(up+".user", "want 1-64 letters, digits, '_', '.' or '-' (and not \"herald\", Herald's own user)")
+		}
+		if !slices.ContainsFunc(c.Workspaces, func(w Workspace) bool { return w.ID == u.Workspace }) {
+			ps.add(up+".workspace", "no workspace %q", u.Workspace)
+		}
+		if u.PasswordEnv == "" || !envNameRe.MatchString(u.PasswordEnv) {
+			ps.add(up+".password_env", "want the environment variable holding the password")
+		} else if u.password = getenv(u.PasswordEnv); u.password == "" {
+			ps.add(up+".password_env", "environment variable %s is empty or unset", u.PasswordEnv)
+		}
+	}
 	if c.MaxBodyBytes < 1024 {
 		ps.add("max_body_bytes", "must be at least 1024")
 	}

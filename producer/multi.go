@@ -3,7 +3,6 @@ package producer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 
 	"github.com/heraldhq/herald/internal/ids"
@@ -186,16 +185,12 @@ func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, 
 // toError turns a channel's refusal into its result error. Input field
 // paths are re-rooted under the channel's input member.
 func toError(err error, inputRoot string) *Error {
-	var inv *InvalidError
-	if errors.As(err, &inv) {
-		field := inv.Field
-		if inputRoot != "" && (field == "input" || strings.HasPrefix(field, "input.")) {
-			field = inputRoot + strings.TrimPrefix(field, "input")
-		}
-		return &Error{Code: inv.Code, Field: field, Message: inv.Message}
+	e, _, ok := Describe(err)
+	if !ok {
+		return &Error{Code: "internal", Message: "internal error"}
 	}
-	if errors.Is(err, ErrUnavailable) {
-		return &Error{Code: "unavailable", Message: "the send could not be queued right now; retry later"}
+	if inputRoot != "" && (e.Field == "input" || strings.HasPrefix(e.Field, "input.")) {
+		e.Field = inputRoot + strings.TrimPrefix(e.Field, "input")
 	}
-	return &Error{Code: "internal", Message: "internal error"}
+	return &e
 }

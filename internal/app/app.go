@@ -95,6 +95,7 @@ type App struct {
 
 	deliverers map[string]worker.Deliverer
 	janitor    *logstore.Janitor
+	ingest     *producer.Ingest
 	reconciler *producer.Reconciler
 
 	stopOnce sync.Once
@@ -212,6 +213,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 		})
 		if err != nil {
 			return err
+		}
+		a.ingest = &producer.Ingest{Producer: a.producer, Conn: a.nc, Config: a.Config, Logger: a.log.Named("ingest")}
+		if err := a.ingest.Start(ctx); err != nil {
+			return fmt.Errorf("nats ingest: %w", err)
 		}
 	}
 	if a.opts.Role.Worker {
@@ -388,8 +393,12 @@ func redactURL(s string) string {
 
 func (a *App) connectNATS(ctx context.Context, cfg *config.Config) error {
 	if cfg.NATSURL == "" {
+		var users []natsx.User
+		for _, u := range cfg.NATS.IngestUsers {
+			users = append(users, natsx.User{Name: u.User, Password: u.Password(), Workspace: u.Workspace})
+		}
 		ns, err := natsx.StartEmbedded(natsx.EmbeddedConfig{
-			Listen: cfg.NATS.Listen, DataDir: cfg.DataDir, SyncInterval: cfg.NATS.SyncInterval, Logger: a.log,
+			Listen: cfg.NATS.Listen, DataDir: cfg.DataDir, SyncInterval: cfg.NATS.SyncInterval, Users: users, Logger: a.log,
 		})
 		if err != nil {
 			return err
@@ -425,6 +434,9 @@ func (a *App) Stop(ctx context.Context) error {
 			if err := a.http.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("http: %w", err))
 			}
+		}
+		if a.ingest != nil {
+			_ = a.ingest.Stop(ctx)
 		}
 		if a.worker != nil {
 			if err := a.worker.Stop(ctx); err != nil {

@@ -4,11 +4,14 @@ package natsx
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -44,8 +47,21 @@ type EmbeddedConfig struct {
 	DataDir string
 	// SyncInterval: "always" or a duration ("2m").
 	SyncInterval string
-	Logger       *zap.Logger
+	// Users, when any, turn authentication on: each may publish only on
+	// herald.in.<its workspace>.> (and receive replies); Herald itself
+	// connects as InternalUser.
+	Users  []User
+	Logger *zap.Logger
 }
+
+// User is an ingest user of the embedded server.
+type User struct {
+	Name, Password, Workspace string
+}
+
+// InternalUser is the embedded server's user for Herald's own connections
+// when ingest users are configured; its password is random per start.
+const InternalUser = "herald"
 
 // StartEmbedded starts a JetStream-enabled nats-server in this process and
 // waits until it accepts connections.
@@ -76,12 +92,30 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		}
 		opts.SyncInterval = d
 	}
+	password := ""
+	if len(cfg.Users) > 0 {
+		var pw [24]byte
+		if _, err := rand.Read(pw[:]); err != nil {
+			return nil, err
+		}
+		password = hex.EncodeToString(pw[:])
+		opts.Users = append(opts.Users, &server.User{Username: InternalUser, Password: password})
+		for _, u := range cfg.Users {
+			opts.Users = append(opts.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{"herald.in." + u.Workspace + ".>"}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			}})
+		}
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	if cfg.Logger != nil {
 		ns.SetLoggerV2(&zapNATSLogger{l: cfg.Logger.Named("nats")}, false, false, false)
+	}
+	if password != "" {
+		internalPasswords.Store(ns, password)
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(15 * time.Second) {
@@ -90,6 +124,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	}
 	return ns, nil
 }
+
+// internalPasswords holds the internal user's password of each embedded
+// server that requires authentication.
+var internalPasswords sync.Map
 
 // Connect dials NATS (a URL list, or the embedded server when ns is set)
 // and keeps reconnecting forever: a worker never silently stops because a
@@ -119,6 +157,9 @@ func Connect(url string, ns *server.Server, name string, log *zap.Logger) (*nats
 	if ns != nil {
 		opts = append(opts, nats.InProcessServer(ns))
 		url = ns.ClientURL()
+		if pw, ok := internalPasswords.Load(ns); ok {
+			opts = append(opts, nats.UserInfo(InternalUser, pw.(string)))
+		}
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

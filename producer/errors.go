@@ -1,0 +1,23 @@
+package producer
+
+import (
+	"errors"
+	"net/http"
+)
+
+// Describe maps an error of Send, SendMulti or Reprocess to the API's
+// status and error body (API.md). ok is false for errors that are not the
+// producer's; transports (HTTP, NATS ingest) share this one mapping.
+func Describe(err error) (e Error, status int, ok bool) {
+	var inv *InvalidError
+	var unauth *UnauthenticatedError
+	switch {
+	case errors.As(err, &inv):
+		return Error{Code: inv.Code, Field: inv.Field, Message: inv.Message}, http.StatusBadRequest, true
+	case errors.As(err, &unauth):
+		return Error{Code: "unauthenticated", Field: unauth.Field, Message: unauth.Message}, http.StatusUnauthorized, true
+	case errors.Is(err, ErrUnavailable):
+		return Error{Code: "unavailable", Message: "the send could not be queued right now; retry later"}, http.StatusServiceUnavailable, true
+	}
+	return Error{}, 0, false
+}

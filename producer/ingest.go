@@ -1,0 +1,201 @@
+package producer
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/heraldhq/herald/config"
+)
+
+// Ingest subjects (API.md, "Publishing from NATS"). The workspace is the
+// third token; NATS permissions on these subjects are the authorisation.
+const (
+	IngestSend         = "herald.in.*.send"
+	IngestSendChannel  = "herald.in.*.send.*"
+	IngestDispatch     = "herald.in.*.dispatch"
+	ingestQueue        = "herald-ingest"
+	HeaderIngestStatus = "Herald-Status"
+)
+
+// Dispatcher accepts a dispatch body for a workspace, answering like
+// POST /v1/notifications/dispatch: an HTTP status and a JSON-encodable body.
+type Dispatcher func(ctx context.Context, ws string, body []byte) (status int, resp any)
+
+// Ingest answers sends published on NATS: herald.in.<ws>.send.<channel>
+// (a single-channel send), herald.in.<ws>.send (multi-channel) and
+// herald.in.<ws>.dispatch. A request gets the same body the HTTP API
+// would answer, and its status in the Herald-Status header.
+type Ingest struct {
+	Producer *Producer
+	Conn     *nats.Conn
+	// Config returns the current configuration (workspaces, body limit).
+	Config func() *config.Config
+	// Dispatch handles dispatch bodies; nil answers 404.
+	Dispatch Dispatcher
+	// Timeout bounds the handling of one message. Default 10s.
+	Timeout time.Duration
+	Logger  *zap.Logger
+
+	subs []*nats.Subscription
+	wg   sync.WaitGroup
+}
+
+// Start subscribes (one queue group shared by every producer replica).
+func (in *Ingest) Start(context.Context) error {
+	in.Logger = cmp.Or(in.Logger, zap.NewNop())
+	for _, subj := range []string{IngestSend, IngestSendChannel, IngestDispatch} {
+		sub, err := in.Conn.QueueSubscribe(subj, ingestQueue, in.handle)
+		if err != nil {
+			_ = in.Stop(context.Background())
+			return err
+		}
+		in.subs = append(in.subs, sub)
+	}
+	return in.Conn.Flush()
+}
+
+// Stop drains the subscriptions: requests already received are answered.
+func (in *Ingest) Stop(ctx context.Context) error {
+	for _, s := range in.subs {
+		_ = s.Drain()
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, s := range in.subs {
+			for s.IsValid() {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		in.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// handle runs in the subscription's goroutine; each message is handled in
+// its own so that a slow send does not hold up others.
+func (in *Ingest) handle(msg *nats.Msg) {
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(in.Timeout, 10*time.Second))
+		defer cancel()
+		status, body := in.serve(ctx, msg)
+		if msg.Reply == "" {
+			if status >= 300 {
+				in.Logger.Warn("nats send refused (no reply subject to tell)", zap.String("subject", msg.Subject), zap.Int("status", status))
+			}
+			return
+		}
+		data, _ := json.Marshal(body)
+		reply := nats.NewMsg(msg.Reply)
+		reply.Data = data
+		reply.Header.Set(HeaderIngestStatus, strconv.Itoa(status))
+		reply.Header.Set("Content-Type", "application/json")
+		if err := in.Conn.PublishMsg(reply); err != nil {
+			in.Logger.Warn("nats reply failed", zap.String("subject", msg.Subject), zap.Error(err))
+		}
+	}()
+}
+
+func errorBody(code, field, msg string) map[string]Error {
+	return map[string]Error{"error": {Code: code, Field: field, Message: msg}}
+}
+
+// serve answers one ingest message with the HTTP status and body.
+func (in *Ingest) serve(ctx context.Context, msg *nats.Msg) (int, any) {
+	tokens := strings.Split(msg.Subject, ".")
+	if len(tokens) < 4 || len(tokens) > 5 {
+		return http.StatusNotFound, errorBody("not_found", "", "no ingest subject "+msg.Subject)
+	}
+	ws, kind := tokens[2], tokens[3]
+	cfg := in.Config()
+	if cfg.Workspace(ws) == nil {
+		return http.StatusNotFound, errorBody("not_found", "", "no workspace "+ws)
+	}
+	if int64(len(msg.Data)) > cfg.MaxBodyBytes {
+		return http.StatusRequestEntityTooLarge, errorBody("payload_too_large", "", "message body is larger than the limit")
+	}
+	switch {
+	case kind == "send" && len(tokens) == 5:
+		req, err := DecodeSend(msg.Data)
+		if err != nil {
+			return describe(err)
+		}
+		sent, err := in.Producer.Send(ctx, ws, tokens[4], req, Options{Via: ViaNATS})
+		if err != nil {
+			return describe(err)
+		}
+		status := http.StatusAccepted
+		if sent.Deduplicated {
+			status = http.StatusOK
+		}
+		return status, struct {
+			Success bool `json:"success"`
+			*Sent
+		}{true, sent}
+	case kind == "send":
+		req, err := DecodeMulti(msg.Data)
+		if err != nil {
+			return describe(err)
+		}
+		res, err := in.Producer.SendMulti(ctx, ws, req, Options{Via: ViaNATS})
+		if err != nil {
+			return describe(err)
+		}
+		return MultiStatus(res)
+	case kind == "dispatch" && len(tokens) == 4 && in.Dispatch != nil:
+		return in.Dispatch(ctx, ws, msg.Data)
+	}
+	return http.StatusNotFound, errorBody("not_found", "", "no ingest subject "+msg.Subject)
+}
+
+func describe(err error) (int, any) {
+	e, status, ok := Describe(err)
+	if !ok {
+		return http.StatusInternalServerError, errorBody("internal", "", "internal error")
+	}
+	return status, map[string]Error{"error": e}
+}
+
+// MultiStatus is the status and body of a multi-channel send's result:
+// 202 when a channel was accepted; else 503 when a channel was refused for
+// unavailability, else 400, with an error naming the problem.
+func MultiStatus(res *MultiResult) (int, any) {
+	type body struct {
+		*MultiResult
+		Error *Error `json:"error,omitempty"`
+	}
+	if res.Success {
+		return http.StatusAccepted, body{MultiResult: res}
+	}
+	status, out := http.StatusBadRequest, &Error{Code: "invalid_argument", Message: "no channel was accepted; see channels"}
+	for _, cr := range res.Channels {
+		if cr.Error != nil && cr.Error.Code == "unavailable" {
+			status, out = http.StatusServiceUnavailable, &Error{Code: "unavailable", Message: "the send could not be queued right now; retry later"}
+		}
+	}
+	if len(res.Channels) == 1 && status == http.StatusBadRequest {
+		for _, cr := range res.Channels {
+			if cr.Error != nil {
+				out = cr.Error
+			}
+		}
+	}
+	return status, body{MultiResult: res, Error: out}
+}
+
