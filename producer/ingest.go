@@ -198,4 +198,3 @@ func MultiStatus(res *MultiResult) (int, any) {
 	}
 	return status, body{MultiResult: res, Error: out}
 }
-
