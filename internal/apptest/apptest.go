@@ -116,6 +116,12 @@ type Receiver struct {
 
 // NewReceiver starts a receiver for the duration of the test.
 func NewReceiver(t testing.TB) *Receiver {
+	rc := newReceiver()
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func newReceiver() *Receiver {
 	rc := &Receiver{byPath: map[string]int{}}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -132,7 +138,6 @@ func NewReceiver(t testing.TB) *Receiver {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	}))
-	t.Cleanup(rc.Close)
 	return rc
 }
 

@@ -41,19 +41,37 @@ func StartRedis(t testing.TB) *Redis {
 		t.Cleanup(func() { _ = c.Close() })
 		return &Redis{Addr: opt.Addr, URL: u, Client: c}
 	}
+	r, err := LaunchRedis(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = r.Client.Close()
+		r.Stop()
+	})
+	return r
+}
+
+// LaunchRedis starts a redis-server on a free loopback port with its files
+// in dir, for callers without a testing.TB (TestMain); they Stop it.
+func LaunchRedis(dir string) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatalf("redis-server is not installed (make setup installs it): %v", err)
+		return nil, fmt.Errorf("redis-server is not installed (make setup installs it): %w", err)
 	}
 	var last error
 	for range 5 {
-		port := FreePort(t)
-		dir := t.TempDir()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
 		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
 			"--logfile", filepath.Join(dir, "redis.log"))
 		if err := cmd.Start(); err != nil {
-			t.Fatalf("start redis-server: %v", err)
+			return nil, fmt.Errorf("start redis-server: %w", err)
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		c := redis.NewClient(&redis.Options{Addr: addr})
@@ -64,15 +82,9 @@ func StartRedis(t testing.TB) *Redis {
 			_ = cmd.Wait()
 			continue
 		}
-		r := &Redis{Addr: addr, URL: "redis://" + addr + "/0", Client: c, cmd: cmd}
-		t.Cleanup(func() {
-			_ = c.Close()
-			r.Stop()
-		})
-		return r
+		return &Redis{Addr: addr, URL: "redis://" + addr + "/0", Client: c, cmd: cmd}, nil
 	}
-	t.Fatalf("redis-server did not start: %v", last)
-	return nil
+	return nil, fmt.Errorf("redis-server did not start: %w", last)
 }
 
 // Stop kills the server (for fault tests); Cleanup calls it too.
