@@ -14,7 +14,6 @@ import (
 	"github.com/heraldhq/herald/pkg/client"
 )
 
-
 func failing(path string) bool { return strings.HasPrefix(path, "/orders/fail-") }
 
 func TestNew(t *testing.T) {
