@@ -20,6 +20,7 @@ import (
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/app"
+	"github.com/heraldhq/herald/internal/cli"
 	"github.com/heraldhq/herald/internal/devreceiver"
 )
 
@@ -35,6 +36,8 @@ Usage:
   herald worker   --config FILE   deliveries only (needs HERALD_NATS_URL)
   herald keys create --workspace W --scopes a,b [--name N]
                                   print a new API key and its config line
+  herald send|logs|reprocess|jobs ...
+                                  the API from the shell (herald logs --help)
   herald dev receiver [--addr 127.0.0.1:9099]
                                   a loopback webhook receiver that prints what it gets
   herald version
@@ -65,13 +68,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], app.RoleWorker, false, stderr)
 	case "keys":
 		return runKeys(args[1:], stdout, stderr)
+	case "send", "logs", "reprocess", "jobs":
+		return cli.Run(context.Background(), args, stdout, stderr, os.Getenv)
 	case "dev":
 		return runDev(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "herald", version)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage+"\n"+cli.Usage())
 		return 0
 	}
 	fmt.Fprintf(stderr, "herald: unknown command %q\n\n%s", args[0], usage)
