@@ -116,7 +116,9 @@ func TestCLI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var follow syncBuffer
 	done := make(chan int)
-	go func() { done <- cli.Run(ctx, []string{"logs", "--follow", "--limit", "1"}, &follow, &bytes.Buffer{}, env) }()
+	go func() {
+		done <- cli.Run(ctx, []string{"logs", "--follow", "--limit", "1"}, &follow, &bytes.Buffer{}, env)
+	}()
 	time.Sleep(300 * time.Millisecond)
 	code, out, _ = run("send", "callback", "--product", "shop", "--env", "dev", "--notification", "orders:confirmation", "--input", `{"params":{"id":"FOLLOW"}}`)
 	require.Equal(t, 0, code)
