@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	graphql  *graphql.Schema
+	// routeList is every "METHOD /pattern" served, for the OpenAPI test.
+	routeList   []string
+	openapiJSON []byte
 }
 
 // New returns the API server.
@@ -69,6 +73,10 @@ func New(cfg Config) *Server {
 	}, []string{"route"}))
 	if cfg.Store != nil {
 		s.graphql = newGraphQL(cfg.Store)
+	}
+	var err error
+	if s.openapiJSON, err = OpenAPIJSON(); err != nil {
+		panic(err) // the embedded document is checked by tests
 	}
 	s.routes()
 	return s
@@ -96,6 +104,7 @@ func (s *Server) routes() {
 	}
 	s.handle("POST /v1/messages/{id}/reprocess", config.ScopeReprocess, s.reprocess)
 	s.handle("POST /v1/messages/reprocess", config.ScopeReprocess, s.reprocessBulk)
+	s.handleOpen("GET /openapi.json", s.openapi)
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)
 	if s.cfg.Gatherer != nil {
@@ -111,7 +120,11 @@ func (s *Server) routes() {
 // handlerFunc is a handler that returns its error for writeError.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p *config.Principal) error
 
+// Routes lists every "METHOD /pattern" the server answers.
+func (s *Server) Routes() []string { return slices.Clone(s.routeList) }
+
 func (s *Server) handle(pattern, scope string, h handlerFunc) {
+	s.routeList = append(s.routeList, pattern)
 	_, route, _ := strings.Cut(pattern, " ")
 	s.mux.HandleFunc(pattern, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r, scope)
@@ -132,6 +145,7 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 }
 
 func (s *Server) handleOpen(pattern string, h http.HandlerFunc) {
+	s.routeList = append(s.routeList, pattern)
 	_, route, _ := strings.Cut(pattern, " ")
 	s.mux.HandleFunc(pattern, s.instrument(route, h))
 }

@@ -155,6 +155,9 @@ func (a *App) workspaceIDs() []string {
 	return out
 }
 
+// API is the HTTP API server (nil on a process without one).
+func (a *App) API() *api.Server { return a.api }
+
 // Producer accepts sends (nil on a worker-only process).
 func (a *App) Producer() *producer.Producer { return a.producer }
 
