@@ -50,6 +50,12 @@ func DecodeSend(body []byte) (*SendRequest, error) {
 	return &req, nil
 }
 
+// DecodeStrict decodes exactly one JSON object into v as the send decoders
+// do: unknown fields, wrong types and trailing data are *InvalidError
+// naming the field. Other parts (the scheduler's dispatch body) use it so
+// that every body is read by the same rules.
+func DecodeStrict(body []byte, v any) error { return decodeStrict(body, v) }
+
 // decodeStrict decodes exactly one JSON object into v, refusing unknown
 // fields and trailing data, and turns decoder errors into *InvalidError.
 func decodeStrict(body []byte, v any) error {
