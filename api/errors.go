@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
+	"github.com/heraldhq/herald/scheduler"
 )
 
 // Error is the body of every error response (API.md).
@@ -47,6 +48,10 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusBadRequest, inv.Code, inv.Field, inv.Message)
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "", "request body is larger than the limit")
+	case errors.Is(err, scheduler.ErrJobNotFound):
+		return errorf(http.StatusNotFound, "resource_not_found", "", "no such job in this workspace")
+	case errors.Is(err, scheduler.ErrJobConflict):
+		return errorf(http.StatusConflict, "conflict", "status", err.Error())
 	case errors.Is(err, producer.ErrUnavailable):
 		return errorf(http.StatusServiceUnavailable, "unavailable", "", "the send could not be queued right now; retry later")
 	case errors.Is(err, logstore.ErrNotFound):

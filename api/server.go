@@ -22,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/internal/promx"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
+	"github.com/heraldhq/herald/scheduler"
 )
 
 // Config configures the HTTP API. Zero values mean the documented defaults.
@@ -31,6 +32,8 @@ type Config struct {
 	// Producer accepts sends; nil on a role that does not accept them.
 	Producer *producer.Producer
 	Store    *logstore.Store
+	// Scheduler manages dispatch jobs; nil on a role without the API.
+	Scheduler *scheduler.Scheduler
 	// Checks are the readiness checks by name (e.g. "redis", "nats").
 	Checks map[string]func(context.Context) error
 	// MaxBodyBytes is the largest accepted body. Default 1 MiB.
@@ -82,6 +85,12 @@ func (s *Server) routes() {
 	s.handle("GET /v1/messages", config.ScopeRead, s.listMessages)
 	s.handle("GET /v1/messages/{id}", config.ScopeRead, s.getMessage)
 	s.handle("GET /v1/messages/{id}/attempts", config.ScopeRead, s.listAttempts)
+	s.handle("POST /v1/notifications/dispatch", config.ScopeJobsWrite, s.dispatch)
+	s.handle("GET /v1/jobs", config.ScopeJobsRead, s.listJobs)
+	s.handle("GET /v1/jobs/{job_id}", config.ScopeJobsRead, s.getJob)
+	s.handle("POST /v1/jobs/{job_id}/pause", config.ScopeJobsWrite, s.pauseJob)
+	s.handle("POST /v1/jobs/{job_id}/resume", config.ScopeJobsWrite, s.resumeJob)
+	s.handle("DELETE /v1/jobs/{job_id}", config.ScopeJobsWrite, s.cancelJob)
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)
 	if s.cfg.Gatherer != nil {

@@ -134,6 +134,7 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if c.Breaker.HalfOpenRequests < 1 {
 		ps.add("breaker.half_open_requests", "must be positive")
 	}
+	c.validateScheduler(&ps)
 
 	seenWS := map[string]bool{}
 	for i := range c.Workspaces {

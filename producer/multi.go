@@ -175,6 +175,9 @@ func (p *Producer) checkMulti(cfg *config.Config, ws string, req *MultiRequest) 
 	if notif == nil {
 		return nil, nil, invalid("event", "no notification %q for product %q", notifTag, req.Product)
 	}
+	if full && (msgTag == "" || cfg.Message(ws, req.Product, req.Event) == nil) {
+		return nil, nil, invalid("event", "notification %q has no message %q", notifTag, msgTag)
+	}
 	chans := req.Input.inputs()
 	if len(chans) == 0 {
 		return nil, nil, invalid("input", "name at least one channel: push_notification, email, sms or callback")
@@ -185,8 +188,6 @@ func (p *Producer) checkMulti(cfg *config.Config, ws string, req *MultiRequest) 
 		notification := req.Event
 		if !full {
 			notification = notif.MessageFor(c.channel)
-		} else if msgTag == "" {
-			notification = ""
 		}
 		cr := &ChannelResult{Channel: c.channel}
 		results[c.channel] = cr

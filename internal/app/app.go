@@ -1,6 +1,7 @@
 // Package app wires Herald's parts into a running process for each role:
 // serve (everything, with an embedded JetStream), producer (HTTP API and
-// ingest), worker (deliveries). cmd/herald only parses flags and calls it.
+// ingest), worker (deliveries), scheduler (firing dispatch jobs).
+// cmd/herald only parses flags and calls it.
 package app
 
 import (
@@ -31,6 +32,7 @@ import (
 	"github.com/heraldhq/herald/internal/netguard"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
+	"github.com/heraldhq/herald/scheduler"
 	"github.com/heraldhq/herald/worker"
 	"github.com/heraldhq/herald/worker/channel/callback"
 )
@@ -39,13 +41,17 @@ import (
 type Role struct {
 	API    bool
 	Worker bool
+	// Scheduler fires due dispatch jobs. Any number of processes may; each
+	// slot fires once.
+	Scheduler bool
 }
 
 // Roles of the herald subcommands.
 var (
-	RoleServe    = Role{API: true, Worker: true}
-	RoleProducer = Role{API: true}
-	RoleWorker   = Role{Worker: true}
+	RoleServe     = Role{API: true, Worker: true, Scheduler: true}
+	RoleProducer  = Role{API: true}
+	RoleWorker    = Role{Worker: true}
+	RoleScheduler = Role{Scheduler: true}
 )
 
 // Options configure an App.
@@ -64,6 +70,11 @@ type Options struct {
 	WrapDeliverer func(channel string, d worker.Deliverer) worker.Deliverer
 	// LagInterval overrides the worker's lag/stall check period.
 	LagInterval time.Duration
+	// WrapSender, when set, wraps what the scheduler hands fires to (tests
+	// use it to stop a replica mid-fire, benchmarks to time fires).
+	WrapSender func(scheduler.Sender) scheduler.Sender
+	// SchedulerOwner names this process's scheduler in its claims.
+	SchedulerOwner string
 }
 
 // App is a running Herald process.
@@ -83,6 +94,8 @@ type App struct {
 	api      *api.Server
 	http     *http.Server
 	listener net.Listener
+
+	scheduler *scheduler.Scheduler
 
 	deliverers map[string]worker.Deliverer
 
@@ -119,6 +132,10 @@ func (a *App) Store() *logstore.Store { return a.store }
 
 // Producer accepts sends (nil on a worker-only process).
 func (a *App) Producer() *producer.Producer { return a.producer }
+
+// Scheduler manages dispatch jobs (nil on a worker-only process); it fires
+// them on the serve and scheduler roles.
+func (a *App) Scheduler() *scheduler.Scheduler { return a.scheduler }
 
 // JetStream is the process's JetStream context.
 func (a *App) JetStream() jetstream.JetStream { return a.js }
@@ -164,12 +181,15 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}
 	a.deliverers = deliverers
-	if a.opts.Role.API {
+	if a.opts.Role.API || a.opts.Role.Scheduler {
 		a.producer, err = producer.New(producer.Config{
 			Config: a.Config, Store: a.store, JS: a.js, Clock: a.opts.Clock,
 			Validators: validators(), Logger: a.log.Named("producer"), Registerer: a.registry,
 		})
 		if err != nil {
+			return err
+		}
+		if err := a.startScheduler(ctx, cfg); err != nil {
 			return err
 		}
 	}
@@ -200,6 +220,39 @@ func validators() map[string]producer.Validator {
 			return nil
 		},
 	}
+}
+
+// startScheduler makes the jobs service (the API's dispatch and jobs
+// endpoints use it) and, on the roles that fire jobs, starts its loop.
+func (a *App) startScheduler(ctx context.Context, cfg *config.Config) error {
+	var sender scheduler.Sender = a.producer
+	if a.opts.WrapSender != nil {
+		sender = a.opts.WrapSender(sender)
+	}
+	s, err := scheduler.New(scheduler.Config{
+		Store: a.store, Sender: sender, Workspaces: a.workspaces,
+		PollInterval: cfg.Scheduler.PollInterval.D(), Lease: cfg.Scheduler.Lease.D(), Concurrency: cfg.Scheduler.Concurrency,
+		Owner: a.opts.SchedulerOwner, Clock: a.opts.Clock, Logger: a.log, Registerer: a.registry,
+	})
+	if err != nil {
+		return err
+	}
+	a.scheduler = s
+	if a.opts.Role.Scheduler {
+		return s.Start(ctx)
+	}
+	return nil
+}
+
+// workspaces lists the configured workspaces: the due sets the scheduler
+// polls. Jobs of a workspace removed from the config stay stored, unfired.
+func (a *App) workspaces() []string {
+	cfg := a.Config()
+	out := make([]string, len(cfg.Workspaces))
+	for i, ws := range cfg.Workspaces {
+		out[i] = ws.ID
+	}
+	return out
 }
 
 func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers map[string]worker.Deliverer) error {
@@ -241,7 +294,7 @@ func contains(list []string, s string) bool {
 
 func (a *App) startHTTP(cfg *config.Config) error {
 	a.api = api.New(api.Config{
-		Config: a.Config, Producer: a.producer, Store: a.store, MaxBodyBytes: cfg.MaxBodyBytes,
+		Config: a.Config, Producer: a.producer, Scheduler: a.scheduler, Store: a.store, MaxBodyBytes: cfg.MaxBodyBytes,
 		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock,
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
@@ -329,8 +382,9 @@ func (a *App) connectNATS(ctx context.Context, cfg *config.Config) error {
 }
 
 // Stop shuts down in order: readiness fails, the HTTP server stops
-// accepting and finishes its requests, the worker finishes or hands back
-// its deliveries, then NATS and Redis close. ctx bounds the whole.
+// accepting and finishes its requests, the scheduler hands back its claims
+// and commits its fires in flight, the worker finishes or hands back its
+// deliveries, then NATS and Redis close. ctx bounds the whole.
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		var errs []error
@@ -340,6 +394,11 @@ func (a *App) Stop(ctx context.Context) error {
 		if a.http != nil {
 			if err := a.http.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("http: %w", err))
+			}
+		}
+		if a.scheduler != nil {
+			if err := a.scheduler.Stop(ctx); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if a.worker != nil {
