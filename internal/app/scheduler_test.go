@@ -94,7 +94,11 @@ func TestDispatchValidation(t *testing.T) {
 		{"unknown event", func() any { b := dispatchBody("1", good); delete(b, "notification"); b["event"] = "nope"; return b }(), "event"},
 		{"event and notification disagree", func() any { b := dispatchBody("1", good); b["event"] = "refunds"; return b }(), "event"},
 		{"no channel", func() any { b := dispatchBody("1", good); b["input"] = map[string]any{}; return b }(), "input"},
-		{"unknown channel", func() any { b := dispatchBody("1", good); b["input"] = map[string]any{"fax": map[string]any{}}; return b }(), "input.fax"},
+		{"unknown channel", func() any {
+			b := dispatchBody("1", good)
+			b["input"] = map[string]any{"fax": map[string]any{}}
+			return b
+		}(), "input.fax"},
 		{"unknown product", func() any { b := dispatchBody("1", good); b["product"] = "nope"; return b }(), "product"},
 		{"bad retries", func() any { b := dispatchBody("1", good); b["retries"] = -1; return b }(), "retries"},
 		{"not JSON", "{", ""},
