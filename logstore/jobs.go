@@ -140,6 +140,18 @@ func (s *Store) Job(ctx context.Context, ws, id string) (*Job, error) {
 	return decodeJob(ws, id, vals)
 }
 
+// JobStatus returns a job's status alone; ErrNotFound when it is gone.
+func (s *Store) JobStatus(ctx context.Context, ws, id string) (string, error) {
+	st, err := s.rdb.HGet(ctx, s.keys.job(ws, id), "st").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("logstore: job status: %w", err)
+	}
+	return st, nil
+}
+
 // ValidJobID reports whether s has the form of a job id: "job_" and a ULID.
 func ValidJobID(s string) bool {
 	rest, ok := strings.CutPrefix(s, "job_")

@@ -35,8 +35,17 @@ func ProcessID(jobID string, slot time.Time) string {
 // fires the slot again with the same ids — the producer writes nothing new
 // and JetStream drops the duplicate publish — and commits it. Committing
 // first would lose the slot instead.
-func (s *Scheduler) fire(c logstore.Claim) {
+func (s *Scheduler) fire(c claim) {
 	ctx := s.fireCtx
+	if c.waited {
+		// Paused or cancelled while this replica held the claim ahead of
+		// its slot: the pause removed it from the due set; nothing to do.
+		st, err := s.cfg.Store.JobStatus(ctx, c.Workspace, c.JobID)
+		if err == nil && st != logstore.JobQueued && st != logstore.JobActive {
+			s.m.fires.WithLabelValues(outcomeSkipped).Inc()
+			return
+		}
+	}
 	started := s.clock.Now()
 	s.m.lateness.Observe(max(started.Sub(c.Slot), 0).Seconds())
 	f := &logstore.Fire{JobID: c.JobID, Slot: c.Slot, ProcessID: ProcessID(c.JobID, c.Slot), FiredAt: started}
@@ -65,7 +74,7 @@ func (s *Scheduler) fire(c logstore.Claim) {
 				at = s.clock.Now()
 			}
 			log.Warn("the producer could not take the fire; handing it back", zap.Error(err), zap.Time("retry_at", at))
-			s.release(c, at)
+			s.release(c.Claim, at)
 			return
 		}
 		f.Messages, f.Error = summarize(res, err)

@@ -22,13 +22,14 @@ const (
 	outcomeRetry      = "retry"      // the producer was unavailable; handed back to fire again shortly
 	outcomeSuperseded = "superseded" // another replica committed the slot first (this one's lease ran out)
 	outcomeCommitErr  = "commit_error"
+	outcomeSkipped    = "skipped" // paused or cancelled between an early claim and its slot
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		fires: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_scheduler_fires_total",
-			Help: "Job slots fired by this replica, by outcome: sent, failed, retry, superseded, commit_error.",
+			Help: "Job slots fired by this replica, by outcome: sent, failed, retry, superseded, commit_error, skipped.",
 		}, []string{"outcome"}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "herald_scheduler_lateness_seconds",

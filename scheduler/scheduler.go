@@ -98,7 +98,7 @@ type Scheduler struct {
 
 	cancelLoop  context.CancelFunc
 	loopDone    chan struct{}
-	work        chan logstore.Claim
+	work        chan claim
 	freed       chan struct{}
 	fireCtx     context.Context
 	cancelFires context.CancelFunc
@@ -152,7 +152,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return err
 	}
 	s.started = true
-	s.work = make(chan logstore.Claim, s.cfg.MaxHeld)
+	s.work = make(chan claim, s.cfg.MaxHeld)
 	s.freed = make(chan struct{}, 1)
 	s.fireCtx, s.cancelFires = context.WithCancel(context.Background())
 	var loopCtx context.Context
@@ -205,13 +205,21 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	return s.stopErr
 }
 
+// claim is a claimed slot on its way to a worker.
+type claim struct {
+	logstore.Claim
+	// waited: it was claimed ahead of its slot and held until then, so the
+	// job may have been paused or cancelled since the claim checked it.
+	waited bool
+}
+
 // claimHeap orders held claims by slot.
-type claimHeap []logstore.Claim
+type claimHeap []claim
 
 func (h claimHeap) Len() int           { return len(h) }
 func (h claimHeap) Less(i, j int) bool { return h[i].Slot.Before(h[j].Slot) }
 func (h claimHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *claimHeap) Push(x any)        { *h = append(*h, x.(logstore.Claim)) }
+func (h *claimHeap) Push(x any)        { *h = append(*h, x.(claim)) }
 func (h *claimHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
@@ -236,7 +244,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 		}
 		now := s.clock.Now()
 		for held.Len() > 0 && !(*held)[0].Slot.After(now) {
-			s.work <- heap.Pop(held).(logstore.Claim)
+			c := heap.Pop(held).(claim)
+			c.waited = true
+			s.enqueue(ctx, c)
 		}
 		room := s.cfg.MaxHeld - int(s.outstanding.Load())
 		fullPoll := !time.Now().Before(nextPoll)
@@ -288,19 +298,31 @@ func (s *Scheduler) poll(ctx context.Context, now time.Time, wss []string, room 
 	s.m.held.Set(float64(s.outstanding.Load()))
 	for _, c := range claims {
 		if c.Slot.After(now) {
-			heap.Push(held, c)
+			heap.Push(held, claim{Claim: c})
 		} else {
-			s.work <- c
+			s.enqueue(ctx, claim{Claim: c})
 		}
 	}
 	return full
 }
 
+// enqueue hands a claim to the workers. The queue has room for MaxHeld
+// claims, so this waits only when a poll overshot by a few; at stop the
+// claim is handed back instead.
+func (s *Scheduler) enqueue(ctx context.Context, c claim) {
+	select {
+	case s.work <- c:
+	case <-ctx.Done():
+		s.release(c.Claim, c.Slot)
+		s.done()
+	}
+}
+
 // releaseHeld hands back the claims waiting for their slot at stop.
 func (s *Scheduler) releaseHeld(held *claimHeap) {
 	for held.Len() > 0 {
-		c := heap.Pop(held).(logstore.Claim)
-		s.release(c, c.Slot)
+		c := heap.Pop(held).(claim)
+		s.release(c.Claim, c.Slot)
 		s.done()
 	}
 }
@@ -309,7 +331,7 @@ func (s *Scheduler) worker() {
 	defer s.workers.Done()
 	for c := range s.work {
 		if s.stopping.Load() {
-			s.release(c, s.clock.Now())
+			s.release(c.Claim, s.clock.Now())
 		} else {
 			s.fire(c)
 		}
