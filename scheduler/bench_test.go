@@ -57,21 +57,26 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// redisCPU is redis-server's CPU time so far (INFO cpu).
-func redisCPU(b *testing.B, h *apptest.Herald) time.Duration {
-	info, err := h.Redis.Client.Info(context.Background(), "cpu").Result()
+// redisInfo sums fields of one INFO section of redis-server.
+func redisInfo(b *testing.B, h *apptest.Herald, section string, fields ...string) float64 {
+	info, err := h.Redis.Client.Info(context.Background(), section).Result()
 	if err != nil {
 		b.Fatal(err)
 	}
 	var total float64
 	for _, line := range strings.Split(info, "\r\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+		if ok && slices.Contains(fields, k) {
 			f, _ := strconv.ParseFloat(v, 64)
 			total += f
 		}
 	}
-	return time.Duration(total * float64(time.Second))
+	return total
+}
+
+// redisCPU is redis-server's CPU time so far.
+func redisCPU(b *testing.B, h *apptest.Herald) time.Duration {
+	return time.Duration(redisInfo(b, h, "cpu", "used_cpu_sys", "used_cpu_user") * float64(time.Second))
 }
 
 func quantile(d []time.Duration, q float64) time.Duration {
@@ -106,6 +111,7 @@ func BenchmarkSchedulerSteadyState(b *testing.B) {
 	sc := h.App.Scheduler()
 
 	// Slots start once every job exists: creating 100,000 takes a while.
+	mem0 := redisInfo(b, h, "memory", "used_memory")
 	created := time.Now()
 	base := created.Add(time.Duration(jobs/2000+10) * time.Second).Truncate(time.Second)
 	var next atomic.Int64
@@ -132,6 +138,7 @@ func BenchmarkSchedulerSteadyState(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("%d jobs created in %s; first slots at %s", jobs, time.Since(created).Round(time.Millisecond), base.Format(time.TimeOnly))
+	bytesPerJob := (redisInfo(b, h, "memory", "used_memory") - mem0) / float64(jobs)
 	if time.Now().After(base) {
 		b.Fatalf("creating the jobs took past the first slot; raise the head start")
 	}
@@ -166,4 +173,5 @@ func BenchmarkSchedulerSteadyState(b *testing.B) {
 	b.ReportMetric((cpu1-cpu0).Seconds()/elapsed, "cpu-herald-cores")
 	b.ReportMetric((redis1-redis0).Seconds()/elapsed, "cpu-redis-cores")
 	b.ReportMetric(float64(jobs), "jobs")
+	b.ReportMetric(bytesPerJob, "redis-bytes/job")
 }
