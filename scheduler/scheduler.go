@@ -105,6 +105,8 @@ type Scheduler struct {
 	workers     sync.WaitGroup
 	stopping    atomic.Bool
 	outstanding atomic.Int64
+	// pollFailures counts consecutive failed polls.
+	pollFailures atomic.Int64
 }
 
 // New returns a Scheduler; Start runs its loop.
@@ -289,9 +291,15 @@ func (s *Scheduler) poll(ctx context.Context, now time.Time, wss []string, room 
 	if err != nil {
 		if ctx.Err() == nil {
 			s.m.claimErrors.Inc()
-			s.log.Warn("polling due jobs failed; retrying", zap.Error(err))
+			// Once when it starts failing, then every 100th poll: not ten lines a second.
+			if n := s.pollFailures.Add(1); n == 1 || n%100 == 0 {
+				s.log.Warn("polling due jobs failed; retrying", zap.Error(err), zap.Int64("failures", n))
+			}
 		}
 		return nil
+	}
+	if n := s.pollFailures.Swap(0); n > 0 {
+		s.log.Info("polling due jobs works again", zap.Int64("failures", n))
 	}
 	s.outstanding.Add(int64(len(claims)))
 	s.m.claimed.Add(float64(len(claims)))

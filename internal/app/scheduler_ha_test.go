@@ -176,3 +176,46 @@ func firesByOutcome(t *testing.T, a *app.App) map[string]float64 {
 	}
 	return out
 }
+
+// A scheduler that stops gracefully hands back the claims it holds ahead
+// of their slot: another fires them on time, without waiting out a lease.
+func TestStoppedSchedulerHandsClaimsBack(t *testing.T) {
+	rc := apptest.NewReceiver(t)
+	t0 := time.Date(2027, 2, 1, 10, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	// A long lease: if the claim were not handed back, nothing would fire
+	// while the fake clock stays at the slot.
+	yaml := jobsYAML(rc.URL) + "scheduler: { poll_interval: 10ms, lease: 1h }\n"
+	host := apptest.Start(t, apptest.Options{YAML: yaml, Role: app.Role{API: true, Worker: true}, AppOpts: withClock(clk)})
+	replica := func() *apptest.Herald {
+		return apptest.Start(t, apptest.Options{
+			YAML: yaml, Role: app.RoleScheduler, Redis: host.Redis,
+			Env: map[string]string{config.EnvNATSURL: host.App.NATSURL()}, AppOpts: withClock(clk),
+		})
+	}
+	a := replica()
+	slot := t0.Add(time.Minute)
+	id := dispatch(t, host, dispatchBody("HANDBACK", map[string]any{"start_at": slot.UnixMilli()}))
+
+	// Inside the look-ahead (20ms): a claims it and holds it for the slot.
+	clk.Set(slot.Add(-10 * time.Millisecond))
+	require.Eventually(t, func() bool {
+		mfs, err := a.App.Registry().Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "herald_scheduler_claimed_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue() == 1
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, a.Stop(10*time.Second))
+	require.EqualValues(t, 0, getJob(t, host, id)["runs"])
+
+	b := replica()
+	clk.Set(slot)
+	j := waitRuns(t, host, id, 1)
+	require.Equal(t, "completed", j["status"])
+	require.Equal(t, map[string]float64{"sent": 1}, firesByOutcome(t, b.App))
+	require.Eventually(t, func() bool { return rc.Count("/orders/HANDBACK") == 1 }, 10*time.Second, 10*time.Millisecond)
+}

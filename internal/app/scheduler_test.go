@@ -21,13 +21,19 @@ import (
 // config gives globex none).
 const keyGlobexJobs = "hk_test_globex_jobs_000000000000000000000"
 
-// schedulerYAML is the test config with a fast-polling scheduler.
+// schedulerYAML is the test config with a fast-polling scheduler; extra
+// adds to its scheduler block.
 func schedulerYAML(receiverURL string, extra string) string {
+	return jobsYAML(receiverURL) + "scheduler: { poll_interval: 10ms, lease: 2s" + extra + " }\n"
+}
+
+// jobsYAML is the shared test config plus a globex key with jobs scopes.
+func jobsYAML(receiverURL string) string {
 	y := apptest.Config(receiverURL)
 	y = strings.Replace(y, "      - { name: all, sha256: \""+config.HashKey(apptest.KeyGlobex)+"\", scopes: [notifications:send, notifications:read] }",
 		"      - { name: all, sha256: \""+config.HashKey(apptest.KeyGlobex)+"\", scopes: [notifications:send, notifications:read] }\n"+
 			"      - { name: jobs, sha256: \""+config.HashKey(keyGlobexJobs)+"\", scopes: [jobs:read, jobs:write] }", 1)
-	return y + "scheduler: { poll_interval: 10ms, lease: 2s" + extra + " }\n"
+	return y
 }
 
 func withClock(c clock.Clock) func(*app.Options) {
