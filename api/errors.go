@@ -48,10 +48,6 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusBadRequest, inv.Code, inv.Field, inv.Message)
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "", "request body is larger than the limit")
-	case errors.Is(err, scheduler.ErrJobNotFound):
-		return errorf(http.StatusNotFound, "resource_not_found", "", "no such job in this workspace")
-	case errors.Is(err, scheduler.ErrJobConflict):
-		return errorf(http.StatusConflict, "conflict", "status", err.Error())
 	case errors.Is(err, producer.ErrUnavailable):
 		return errorf(http.StatusServiceUnavailable, "unavailable", "", "the send could not be queued right now; retry later")
 	case errors.Is(err, logstore.ErrNotFound):
@@ -62,6 +58,10 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusConflict, "conflict", "status", err.Error())
 	case errors.Is(err, logstore.ErrBadCursor):
 		return badRequest("cursor", "not a cursor this server made; use next_cursor from a previous page")
+	case errors.Is(err, scheduler.ErrJobNotFound):
+		return errorf(http.StatusNotFound, "resource_not_found", "", "no such job in this workspace")
+	case errors.Is(err, scheduler.ErrJobConflict):
+		return errorf(http.StatusConflict, "conflict", "status", err.Error())
 	}
 	return errorf(http.StatusInternalServerError, "internal", "", "internal error")
 }

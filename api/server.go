@@ -82,15 +82,15 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 func (s *Server) routes() {
 	s.handle("POST /v1/notifications/send", config.ScopeSend, s.sendMulti)
 	s.handle("POST /v1/notifications/{channel}/send", config.ScopeSend, s.send)
-	s.handle("GET /v1/messages", config.ScopeRead, s.listMessages)
-	s.handle("GET /v1/messages/{id}", config.ScopeRead, s.getMessage)
-	s.handle("GET /v1/messages/{id}/attempts", config.ScopeRead, s.listAttempts)
 	s.handle("POST /v1/notifications/dispatch", config.ScopeJobsWrite, s.dispatch)
 	s.handle("GET /v1/jobs", config.ScopeJobsRead, s.listJobs)
 	s.handle("GET /v1/jobs/{job_id}", config.ScopeJobsRead, s.getJob)
 	s.handle("POST /v1/jobs/{job_id}/pause", config.ScopeJobsWrite, s.pauseJob)
 	s.handle("POST /v1/jobs/{job_id}/resume", config.ScopeJobsWrite, s.resumeJob)
 	s.handle("DELETE /v1/jobs/{job_id}", config.ScopeJobsWrite, s.cancelJob)
+	s.handle("GET /v1/messages", config.ScopeRead, s.listMessages)
+	s.handle("GET /v1/messages/{id}", config.ScopeRead, s.getMessage)
+	s.handle("GET /v1/messages/{id}/attempts", config.ScopeRead, s.listAttempts)
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)
 	if s.cfg.Gatherer != nil {

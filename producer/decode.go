@@ -50,10 +50,8 @@ func DecodeSend(body []byte) (*SendRequest, error) {
 	return &req, nil
 }
 
-// DecodeStrict decodes exactly one JSON object into v as the send decoders
-// do: unknown fields, wrong types and trailing data are *InvalidError
-// naming the field. Other parts (the scheduler's dispatch body) use it so
-// that every body is read by the same rules.
+// DecodeStrict decodes exactly one JSON object into v as the send
+// decoders do; every failure is an *InvalidError naming the field.
 func DecodeStrict(body []byte, v any) error { return decodeStrict(body, v) }
 
 // decodeStrict decodes exactly one JSON object into v, refusing unknown

@@ -178,6 +178,11 @@ type Options struct {
 	// entry and publish one job.
 	IDSeed string
 	At     time.Time
+	// SessionTag is recorded as the messages' session when the request
+	// names none: the tag of a session the caller verified earlier (the
+	// scheduler checks a dispatch's session once, at dispatch, and keeps
+	// only its tag; a token would have expired by a later fire anyway).
+	SessionTag string
 }
 
 // Send accepts one send on one channel for workspace ws: it validates,
@@ -213,7 +218,7 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 	ne := &logstore.NewEntry{
 		ID: id, Workspace: ws, ProductID: r.product.ID, ProductTag: r.product.Tag, Env: req.Env,
 		NotificationTag: nt, Notification: req.Notification, Type: channel, ProcessID: opts.ProcessID,
-		CampaignID: opts.CampaignID, TriggeredBy: via, Session: r.session, Retries: r.retries,
+		CampaignID: opts.CampaignID, TriggeredBy: via, Session: cmp.Or(r.session, opts.SessionTag), Retries: r.retries,
 		Input: req.Input, Cache: req.Cache, CacheKey: cacheKey, CacheWindow: p.cfg.CacheWindow,
 	}
 	created, err := p.cfg.Store.Create(ctx, ne)

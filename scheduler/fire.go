@@ -65,7 +65,7 @@ func (s *Scheduler) fire(c claim) {
 	} else {
 		res, err := s.cfg.Sender.SendMulti(ctx, c.Workspace, def.request(), producer.Options{
 			Via: producer.ViaSchedule, CampaignID: c.JobID, ProcessID: f.ProcessID,
-			IDSeed: IDSeed(c.JobID, c.Slot), At: c.Slot,
+			IDSeed: IDSeed(c.JobID, c.Slot), At: c.Slot, SessionTag: def.Session,
 		})
 		if retry(res, err) {
 			s.m.fires.WithLabelValues(outcomeRetry).Inc()

@@ -64,9 +64,10 @@ func (d *sendDef) event() string {
 	return d.Event
 }
 
+// request is the send of one fire. The session was checked at dispatch;
+// only its tag is kept, and goes to the producer as Options.SessionTag.
 func (d *sendDef) request() *producer.MultiRequest {
-	return &producer.MultiRequest{Product: d.Product, Env: d.Env, Event: d.event(), Input: d.Input,
-		Session: d.Session, Retries: d.Retries}
+	return &producer.MultiRequest{Product: d.Product, Env: d.Env, Event: d.event(), Input: d.Input, Retries: d.Retries}
 }
 
 // Job is a dispatch job as callers see it.

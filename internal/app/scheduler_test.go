@@ -242,7 +242,9 @@ func TestScheduledSendsGoThroughTheProducer(t *testing.T) {
 	t0 := time.Date(2027, 2, 1, 10, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	h := apptest.Start(t, apptest.Options{YAML: schedulerYAML(rc.URL, ""), AppOpts: withClock(clk)})
-	id := dispatch(t, h, dispatchBody("SCH-1", map[string]any{"every": 1000, "limit": 3, "start_at": t0.Add(time.Second).UnixMilli()}))
+	body := dispatchBody("SCH-1", map[string]any{"every": 1000, "limit": 3, "start_at": t0.Add(time.Second).UnixMilli()})
+	body["session"] = "user-session:token-checked-at-dispatch"
+	id := dispatch(t, h, body)
 
 	for i := 1; i <= 3; i++ {
 		clk.Set(t0.Add(time.Duration(i) * time.Second))
@@ -260,6 +262,7 @@ func TestScheduledSendsGoThroughTheProducer(t *testing.T) {
 		require.Equal(t, "schedule", e["triggered_by"])
 		require.Equal(t, id, e["campaign_id"])
 		require.Equal(t, "callback", e["type"])
+		require.Equal(t, "user-session", e["session"], "the tag of the session checked at dispatch")
 		h.WaitStatus(e["_id"].(string), "sent", 10*time.Second)
 	}
 	require.Equal(t, 3, rc.Count("/orders/SCH-1"))
