@@ -91,6 +91,7 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		ps.add("log.format", "want json or console")
 	}
+	c.validateScheduler(&ps)
 	if c.NATS.StreamReplicas < 1 || c.NATS.StreamReplicas > 5 {
 		ps.add("nats.stream_replicas", "must be between 1 and 5")
 	}
@@ -134,7 +135,6 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if c.Breaker.HalfOpenRequests < 1 {
 		ps.add("breaker.half_open_requests", "must be positive")
 	}
-	c.validateScheduler(&ps)
 
 	seenWS := map[string]bool{}
 	for i := range c.Workspaces {

@@ -210,6 +210,9 @@ func metricChannel(ch string) string {
 func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequest, r *resolved, opts Options, cacheKey string) (*Sent, error) {
 	now := p.clock.Now()
 	via := cmp.Or(opts.Via, ViaAPI)
+	if r.session == "" {
+		r.session = opts.SessionTag
+	}
 	id := ids.New(now)
 	if opts.IDSeed != "" {
 		id = ids.Derive(cmp.Or(opts.At, now), opts.IDSeed+"/"+channel)
@@ -218,7 +221,7 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 	ne := &logstore.NewEntry{
 		ID: id, Workspace: ws, ProductID: r.product.ID, ProductTag: r.product.Tag, Env: req.Env,
 		NotificationTag: nt, Notification: req.Notification, Type: channel, ProcessID: opts.ProcessID,
-		CampaignID: opts.CampaignID, TriggeredBy: via, Session: cmp.Or(r.session, opts.SessionTag), Retries: r.retries,
+		CampaignID: opts.CampaignID, TriggeredBy: via, Session: r.session, Retries: r.retries,
 		Input: req.Input, Cache: req.Cache, CacheKey: cacheKey, CacheWindow: p.cfg.CacheWindow,
 	}
 	created, err := p.cfg.Store.Create(ctx, ne)
