@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/ids"
 )
 
@@ -66,6 +65,25 @@ func DecodeMulti(body []byte) (*MultiRequest, error) {
 	return &req, nil
 }
 
+// ValidateMulti checks a multi-channel send exactly as SendMulti does,
+// writing and queuing nothing. Unlike SendMulti, which goes ahead with the
+// channels that are fine, it refuses the request on the first channel with
+// a problem (an *InvalidError whose field is under input.<channel>): the
+// scheduler uses it at dispatch time, and a job must be sendable on every
+// channel it names.
+func (p *Producer) ValidateMulti(ws string, req *MultiRequest) error {
+	res, err := p.SendMulti(context.Background(), ws, req, Options{validateOnly: true})
+	if err != nil {
+		return err
+	}
+	for _, c := range req.Input.inputs() {
+		if cr := res.Channels[c.channel]; cr != nil && cr.Error != nil {
+			return &InvalidError{Code: cr.Error.Code, Field: cr.Error.Field, Message: cr.Error.Message}
+		}
+	}
+	return nil
+}
+
 // ChannelResult is one channel's outcome in a multi-channel send.
 type ChannelResult struct {
 	Success      bool   `json:"success"`
@@ -96,9 +114,34 @@ type MultiResult struct {
 // no channel at all) is an *InvalidError; a problem with one channel is
 // reported in that channel's result while the others go ahead.
 func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, opts Options) (*MultiResult, error) {
-	channels, valid, err := p.checkMulti(p.cfg.Config(), ws, req)
-	if err != nil {
-		return nil, err
+	cfg := p.cfg.Config()
+	if req.Product == "" {
+		return nil, invalid("product", "required")
+	}
+	prod := cfg.Product(ws, req.Product)
+	if prod == nil {
+		return nil, invalid("product", "no product %q in this workspace", req.Product)
+	}
+	if req.Env == "" {
+		return nil, invalid("env", "required")
+	}
+	if !prod.HasEnv(req.Env) {
+		return nil, invalid("env", "product %q has no env %q (envs: %s)", req.Product, req.Env, strings.Join(prod.Envs, ", "))
+	}
+	if req.Event == "" {
+		return nil, invalid("event", "required: the notification tag")
+	}
+	notifTag, msgTag, full := strings.Cut(req.Event, ":")
+	notif := cfg.Notification(ws, req.Product, notifTag)
+	if notif == nil {
+		return nil, invalid("event", "no notification %q for product %q", notifTag, req.Product)
+	}
+	if full && (msgTag == "" || cfg.Message(ws, req.Product, req.Event) == nil) {
+		return nil, invalid("event", "notification %q has no message %q", notifTag, msgTag)
+	}
+	chans := req.Input.inputs()
+	if len(chans) == 0 {
+		return nil, invalid("input", "name at least one channel: push_notification, email, sms or callback")
 	}
 	if opts.ProcessID == "" {
 		opts.ProcessID = "prc_" + ids.New(p.clock.Now())
@@ -106,8 +149,40 @@ func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, 
 			opts.ProcessID = "prc_" + ids.Derive(opts.At, opts.IDSeed)
 		}
 	}
-	res := &MultiResult{ProcessID: opts.ProcessID, Channels: channels}
+	res := &MultiResult{ProcessID: opts.ProcessID, Channels: map[string]*ChannelResult{}}
+	type accepted struct {
+		channel string
+		req     *SendRequest
+		r       *resolved
+	}
+	var valid []accepted
+	for _, c := range chans {
+		notification := req.Event
+		if !full {
+			notification = notif.MessageFor(c.channel)
+		} else if msgTag == "" {
+			notification = ""
+		}
+		cr := &ChannelResult{Channel: c.channel}
+		res.Channels[c.channel] = cr
+		if notification == "" || cfg.Message(ws, req.Product, notification) == nil || cfg.Message(ws, req.Product, notification).Channel(c.channel) == nil {
+			cr.Error = &Error{Code: "invalid_argument", Field: "input." + c.field, Message: "event " + req.Event + " has no " + c.channel + " message"}
+			continue
+		}
+		sr := &SendRequest{Product: req.Product, Env: req.Env, Notification: notification, Input: c.input,
+			Session: req.Session, Cache: req.Cache, Retries: req.Retries}
+		r, err := p.validate(cfg, ws, c.channel, sr)
+		if err != nil {
+			cr.Error = toError(err, "input."+c.field)
+			p.metrics.rejected.WithLabelValues(c.channel).Inc()
+			continue
+		}
+		valid = append(valid, accepted{c.channel, sr, r})
+	}
 	for _, a := range valid {
+		if opts.validateOnly {
+			break
+		}
 		cacheKey := ""
 		if req.Cache != "" {
 			cacheKey = req.Cache + "\x00" + a.channel
@@ -122,90 +197,6 @@ func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, 
 		res.Success = true
 	}
 	return res, nil
-}
-
-// ValidateMulti checks a multi-channel send exactly as SendMulti would,
-// writing and queuing nothing. Unlike SendMulti, which goes ahead with the
-// channels that are fine, it refuses the request on the first channel with
-// a problem (an *InvalidError whose field is under input.<channel>): the
-// scheduler uses it at dispatch time, and a job must be sendable on every
-// channel it names.
-func (p *Producer) ValidateMulti(ws string, req *MultiRequest) error {
-	channels, _, err := p.checkMulti(p.cfg.Config(), ws, req)
-	if err != nil {
-		return err
-	}
-	for _, c := range req.Input.inputs() {
-		if cr := channels[c.channel]; cr != nil && cr.Error != nil {
-			return &InvalidError{Code: cr.Error.Code, Field: cr.Error.Field, Message: cr.Error.Message}
-		}
-	}
-	return nil
-}
-
-// multiChannel is one channel of a multi-channel send that passed validation.
-type multiChannel struct {
-	channel string
-	req     *SendRequest
-	r       *resolved
-}
-
-// checkMulti validates a multi-channel send: a problem with the whole
-// request is the error; a channel's problem is in its result, and the
-// channels without one are returned ready to accept.
-func (p *Producer) checkMulti(cfg *config.Config, ws string, req *MultiRequest) (map[string]*ChannelResult, []multiChannel, error) {
-	if req.Product == "" {
-		return nil, nil, invalid("product", "required")
-	}
-	prod := cfg.Product(ws, req.Product)
-	if prod == nil {
-		return nil, nil, invalid("product", "no product %q in this workspace", req.Product)
-	}
-	if req.Env == "" {
-		return nil, nil, invalid("env", "required")
-	}
-	if !prod.HasEnv(req.Env) {
-		return nil, nil, invalid("env", "product %q has no env %q (envs: %s)", req.Product, req.Env, strings.Join(prod.Envs, ", "))
-	}
-	if req.Event == "" {
-		return nil, nil, invalid("event", "required: the notification tag")
-	}
-	notifTag, msgTag, full := strings.Cut(req.Event, ":")
-	notif := cfg.Notification(ws, req.Product, notifTag)
-	if notif == nil {
-		return nil, nil, invalid("event", "no notification %q for product %q", notifTag, req.Product)
-	}
-	if full && (msgTag == "" || cfg.Message(ws, req.Product, req.Event) == nil) {
-		return nil, nil, invalid("event", "notification %q has no message %q", notifTag, msgTag)
-	}
-	chans := req.Input.inputs()
-	if len(chans) == 0 {
-		return nil, nil, invalid("input", "name at least one channel: push_notification, email, sms or callback")
-	}
-	results := map[string]*ChannelResult{}
-	var valid []multiChannel
-	for _, c := range chans {
-		notification := req.Event
-		if !full {
-			notification = notif.MessageFor(c.channel)
-		}
-		cr := &ChannelResult{Channel: c.channel}
-		results[c.channel] = cr
-		if notification == "" || cfg.Message(ws, req.Product, notification) == nil || cfg.Message(ws, req.Product, notification).Channel(c.channel) == nil {
-			cr.Error = &Error{Code: "invalid_argument", Field: "input." + c.field, Message: "event " + req.Event + " has no " + c.channel + " message"}
-			continue
-		}
-		sr := &SendRequest{Product: req.Product, Env: req.Env, Notification: notification, Input: c.input,
-			Session: req.Session, Cache: req.Cache, Retries: req.Retries}
-		r, err := p.validate(cfg, ws, c.channel, sr)
-		if err != nil {
-			cr.Error = toError(err, "input."+c.field)
-			p.metrics.rejected.WithLabelValues(c.channel).Inc()
-			continue
-		}
-		valid = append(valid, multiChannel{c.channel, sr, r})
-	}
-	return results, valid, nil
 }
 
 // toError turns a channel's refusal into its result error. Input field

@@ -183,6 +183,9 @@ type Options struct {
 	// scheduler checks a dispatch's session once, at dispatch, and keeps
 	// only its tag; a token would have expired by a later fire anyway).
 	SessionTag string
+
+	// validateOnly makes SendMulti check and stop (ValidateMulti).
+	validateOnly bool
 }
 
 // Send accepts one send on one channel for workspace ws: it validates,
