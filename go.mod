@@ -38,8 +38,3 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-// The scheduler parses cron expressions with robfig/cron (DESIGN.md). Listed
-// here as well as above so that it survives a merge with a tidied go.mod;
-// `go mod tidy` folds the two.
-require github.com/robfig/cron/v3 v3.0.1
