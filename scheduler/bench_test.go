@@ -93,17 +93,22 @@ func quantile(d []time.Duration, q float64) time.Duration {
 // a real redis-server. After a warm-up it measures for 30 s
 // (HERALD_BENCH_SECONDS): fire lateness (slot to hand-off to the producer,
 // and slot to the producer's acceptance) at p50/p99/max, fires per second,
-// and CPU in cores of this process and of redis-server. Ignores b.N: run
-// it with -benchtime 1x.
+// and CPU in cores of this process and of redis-server.
+// HERALD_BENCH_CONCURRENCY overrides scheduler.concurrency (default 64).
+// Ignores b.N: run it with -benchtime 1x.
 func BenchmarkSchedulerSteadyState(b *testing.B) {
 	jobs := envInt("HERALD_BENCH_JOBS", 100_000)
 	every := time.Duration(envInt("HERALD_BENCH_EVERY_S", 100)) * time.Second
 	window := time.Duration(envInt("HERALD_BENCH_SECONDS", 30)) * time.Second
 	warmup := 10 * time.Second
 
+	yaml := apptest.Config("http://127.0.0.1:9")
+	if n := envInt("HERALD_BENCH_CONCURRENCY", 0); n > 0 {
+		yaml += fmt.Sprintf("scheduler: { concurrency: %d }\n", n)
+	}
 	ts := &timingSender{}
 	h := apptest.Start(b, apptest.Options{
-		YAML: apptest.Config("http://127.0.0.1:9"), Role: app.RoleScheduler, NoLogger: true,
+		YAML: yaml, Role: app.RoleScheduler, NoLogger: true,
 		AppOpts: func(o *app.Options) {
 			o.WrapSender = func(s scheduler.Sender) scheduler.Sender { ts.Sender = s; return ts }
 		},
