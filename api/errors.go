@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
+	"github.com/heraldhq/herald/scheduler"
 )
 
 // Error is the body of every error response (API.md).
@@ -55,6 +56,10 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusConflict, "conflict", "status", err.Error())
 	case errors.Is(err, logstore.ErrBadCursor):
 		return badRequest("cursor", "not a cursor this server made; use next_cursor from a previous page")
+	case errors.Is(err, scheduler.ErrJobNotFound):
+		return errorf(http.StatusNotFound, "resource_not_found", "", "no such job in this workspace")
+	case errors.Is(err, scheduler.ErrJobConflict):
+		return errorf(http.StatusConflict, "conflict", "status", err.Error())
 	}
 	return errorf(http.StatusInternalServerError, "internal", "", "internal error")
 }

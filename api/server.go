@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/internal/promx"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
+	"github.com/heraldhq/herald/scheduler"
 )
 
 // Config configures the HTTP API. Zero values mean the documented defaults.
@@ -33,6 +34,8 @@ type Config struct {
 	// Producer accepts sends; nil on a role that does not accept them.
 	Producer *producer.Producer
 	Store    *logstore.Store
+	// Scheduler manages dispatch jobs; nil on a role without the API.
+	Scheduler *scheduler.Scheduler
 	// Checks are the readiness checks by name (e.g. "redis", "nats").
 	Checks map[string]func(context.Context) error
 	// MaxBodyBytes is the largest accepted body. Default 1 MiB.
@@ -92,6 +95,12 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 func (s *Server) routes() {
 	s.handle("POST /v1/notifications/send", config.ScopeSend, s.sendMulti)
 	s.handle("POST /v1/notifications/{channel}/send", config.ScopeSend, s.send)
+	s.handle("POST /v1/notifications/dispatch", config.ScopeJobsWrite, s.dispatch)
+	s.handle("GET /v1/jobs", config.ScopeJobsRead, s.listJobs)
+	s.handle("GET /v1/jobs/{job_id}", config.ScopeJobsRead, s.getJob)
+	s.handle("POST /v1/jobs/{job_id}/pause", config.ScopeJobsWrite, s.pauseJob)
+	s.handle("POST /v1/jobs/{job_id}/resume", config.ScopeJobsWrite, s.resumeJob)
+	s.handle("DELETE /v1/jobs/{job_id}", config.ScopeJobsWrite, s.cancelJob)
 	s.handle("GET /v1/messages", config.ScopeRead, s.listMessages)
 	s.handle("GET /v1/messages/{id}", config.ScopeRead, s.getMessage)
 	s.handle("GET /v1/messages/{id}/attempts", config.ScopeRead, s.listAttempts)

@@ -38,6 +38,8 @@ type Config struct {
 	NATS     NATSConfig     `yaml:"nats"`
 	Delivery DeliveryConfig `yaml:"delivery"`
 	Breaker  BreakerConfig  `yaml:"breaker"`
+	// Scheduler tunes dispatch jobs' firing (config/scheduler.go).
+	Scheduler SchedulerConfig `yaml:"scheduler"`
 
 	Workspaces []Workspace `yaml:"workspaces"`
 

@@ -175,6 +175,7 @@ func (c *Config) applyDefaults() {
 	c.Breaker.Failures = cmp.Or(c.Breaker.Failures, DefaultBreakerFails)
 	c.Breaker.OpenFor = cmp.Or(c.Breaker.OpenFor, Duration(DefaultBreakerOpenFor))
 	c.Breaker.HalfOpenRequests = cmp.Or(c.Breaker.HalfOpenRequests, 1)
+	c.schedulerDefaults()
 	for i := range c.Workspaces {
 		for j := range c.Workspaces[i].Products {
 			p := &c.Workspaces[i].Products[j]

@@ -111,6 +111,7 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		ps.add("log.format", "want json or console")
 	}
+	c.validateScheduler(&ps)
 	if c.NATS.StreamReplicas < 1 || c.NATS.StreamReplicas > 5 {
 		ps.add("nats.stream_replicas", "must be between 1 and 5")
 	}

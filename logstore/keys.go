@@ -18,6 +18,17 @@ import (
 //	<prefix>:{ws}:z:proc:<process id>  sorted set id -> seq
 //	<prefix>:{ws}:z:camp:<campaign id> sorted set id -> seq
 //	<prefix>:{ws}:tmp:<random>         scratch key of one query
+//
+// Dispatch jobs (jobs.go; docs/ARCHITECTURE.md "Scheduler"):
+//
+//	<prefix>:{ws}:job:<job id>           hash: the job (status, schedule, send, runs, next, last, ...)
+//	<prefix>:{ws}:jobs:due               sorted set job id -> next slot ms (or lease end while claimed)
+//	<prefix>:{ws}:jobs:idx:<status|all>  sorted set, all scores 0, job ids in lexical (= creation) order
+//	<prefix>:{ws}:jobs:done              sorted set job id -> ms it completed or was cancelled
+//	<prefix>:{ws}:jobs:cache:<sha256>    dispatch idempotency tag -> job id
+//	<prefix>:{ws}:jobs:fires             sorted set process id -> slot ms, every fire of the workspace
+//	<prefix>:{ws}:jobs:fires:<job id>    sorted set process id -> slot ms, the fires of one job
+//	<prefix>:{ws}:fire:<process id>      string: the fire record (JSON)
 const (
 	segmentSize = 65536
 	recordSize  = 34
@@ -51,3 +62,20 @@ func (k keys) bitmapPattern(ws string, seg int64) string {
 func procSuffix(pid string) string    { return "z:proc:" + pid }
 func campSuffix(cid string) string    { return "z:camp:" + cid }
 func term(field, value string) string { return field + ":" + value }
+
+func (k keys) job(ws, id string) string { return k.base(ws) + "job:" + id }
+
+func (k keys) jobsDue(ws string) string { return k.base(ws) + "jobs:due" }
+
+func (k keys) jobsIndex(ws, status string) string { return k.base(ws) + "jobs:idx:" + status }
+
+func (k keys) jobCache(ws, tag string) string {
+	sum := sha256.Sum256([]byte(tag))
+	return k.base(ws) + "jobs:cache:" + hex.EncodeToString(sum[:16])
+}
+
+func (k keys) fires(ws string) string { return k.base(ws) + "jobs:fires" }
+
+func (k keys) jobFires(ws, id string) string { return k.base(ws) + "jobs:fires:" + id }
+
+func (k keys) fire(ws, processID string) string { return k.base(ws) + "fire:" + processID }

@@ -64,6 +64,25 @@ func DecodeMulti(body []byte) (*MultiRequest, error) {
 	return &req, nil
 }
 
+// ValidateMulti checks a multi-channel send exactly as SendMulti does,
+// writing and queuing nothing. Unlike SendMulti, which goes ahead with the
+// channels that are fine, it refuses the request on the first channel with
+// a problem (an *InvalidError whose field is under input.<channel>): the
+// scheduler uses it at dispatch time, and a job must be sendable on every
+// channel it names.
+func (p *Producer) ValidateMulti(ws string, req *MultiRequest) error {
+	res, err := p.SendMulti(context.Background(), ws, req, Options{validateOnly: true})
+	if err != nil {
+		return err
+	}
+	for _, c := range req.Input.inputs() {
+		if cr := res.Channels[c.channel]; cr != nil && cr.Error != nil {
+			return &InvalidError{Code: cr.Error.Code, Field: cr.Error.Field, Message: cr.Error.Message}
+		}
+	}
+	return nil
+}
+
 // ChannelResult is one channel's outcome in a multi-channel send.
 type ChannelResult struct {
 	Success      bool   `json:"success"`
@@ -123,6 +142,9 @@ func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, 
 	if notif == nil {
 		return nil, invalid("event", "no notification %q for product %q", notifTag, req.Product)
 	}
+	if full && (msgTag == "" || cfg.Message(ws, req.Product, req.Event) == nil) {
+		return nil, invalid("event", "notification %q has no message %q", notifTag, msgTag)
+	}
 	chans := req.Input.inputs()
 	if len(chans) == 0 {
 		return nil, invalid("input", "name at least one channel: push_notification, email, sms or callback")
@@ -165,6 +187,9 @@ func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, 
 	}
 	head := true
 	for _, a := range valid {
+		if opts.validateOnly {
+			break
+		}
 		cacheKey := ""
 		if req.Cache != "" {
 			cacheKey = req.Cache + "\x00" + a.channel

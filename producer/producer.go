@@ -180,6 +180,14 @@ type Options struct {
 	// entry and publish one job.
 	IDSeed string
 	At     time.Time
+	// SessionTag is recorded as the messages' session when the request
+	// names none: the tag of a session the caller verified earlier (the
+	// scheduler checks a dispatch's session once, at dispatch, and keeps
+	// only its tag; a token would have expired by a later fire anyway).
+	SessionTag string
+
+	// validateOnly makes SendMulti check and stop (ValidateMulti).
+	validateOnly bool
 }
 
 // Send accepts one send on one channel for workspace ws: it validates,
@@ -209,6 +217,9 @@ func metricChannel(ch string) string {
 func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequest, r *resolved, opts Options, cacheKey string, head bool) (*Sent, error) {
 	now := p.clock.Now()
 	via := cmp.Or(opts.Via, ViaAPI)
+	if r.session == "" {
+		r.session = opts.SessionTag
+	}
 	id := ids.New(now)
 	if opts.IDSeed != "" {
 		id = ids.Derive(cmp.Or(opts.At, now), opts.IDSeed+"/"+channel)

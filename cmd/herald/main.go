@@ -1,5 +1,5 @@
 // Command herald is Herald's single binary: the server roles (serve,
-// producer, worker) and the operator commands (keys). It parses flags and
+// producer, worker, scheduler) and the operator commands (keys). It parses flags and
 // the environment, builds a Config and hands it to internal/app.
 package main
 
@@ -34,6 +34,8 @@ Usage:
   herald serve    --config FILE   everything in one process, with an embedded JetStream
   herald producer --config FILE   HTTP API only (needs HERALD_NATS_URL)
   herald worker   --config FILE   deliveries only (needs HERALD_NATS_URL)
+  herald scheduler --config FILE  fires dispatch jobs (needs HERALD_NATS_URL);
+                                  run several: each slot fires once
   herald keys create --workspace W --scopes a,b [--name N]
                                   print a new API key and its config line
   herald send|logs|reprocess|jobs ...
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], app.RoleProducer, false, stderr)
 	case "worker":
 		return runServer(args[1:], app.RoleWorker, false, stderr)
+	case "scheduler":
+		return runServer(args[1:], app.RoleScheduler, false, stderr)
 	case "keys":
 		return runKeys(args[1:], stdout, stderr)
 	case "send", "logs", "reprocess", "jobs":

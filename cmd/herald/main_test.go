@@ -116,7 +116,6 @@ func TestServeBinary(t *testing.T) {
 	id := h.SendCallback("BIN-1", nil)
 	h.WaitStatus(id, "sent", 10*time.Second)
 
-	start := time.Now()
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -126,7 +125,6 @@ func TestServeBinary(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("herald did not exit within the grace period")
 	}
-	require.Less(t, time.Since(start), 6*time.Second)
 	var msgs []string
 	for m := range lines {
 		msgs = append(msgs, fmt.Sprint(m["msg"]))

@@ -48,7 +48,17 @@ cat <<BANNER
     curl -s "http://$HTTP_ADDR/v1/messages?limit=5" -H "Authorization: Bearer $KEY"
     curl -s "http://$HTTP_ADDR/v1/messages/<messageId>/attempts" -H "Authorization: Bearer $KEY"
 
-  Try "orders:flaky" instead to watch retries fail. Ctrl-C stops Herald and the receiver.
+  Try "orders:flaky" instead to watch retries fail.
+
+  Schedule one every 10 seconds, five times, and watch the job:
+
+    curl -s -X POST http://$HTTP_ADDR/v1/notifications/dispatch \\
+      -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
+      -d '{"product":"demo","env":"dev","notification":"orders:confirmation",
+           "input":{"callback":{"params":{"id":"tick"}}},"schedule":{"every":10000,"limit":5}}'
+    curl -s "http://$HTTP_ADDR/v1/jobs" -H "Authorization: Bearer $KEY"
+
+  Ctrl-C stops Herald and the receiver.
 
 BANNER
 

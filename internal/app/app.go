@@ -1,6 +1,7 @@
 // Package app wires Herald's parts into a running process for each role:
 // serve (everything, with an embedded JetStream), producer (HTTP API and
-// ingest), worker (deliveries). cmd/herald only parses flags and calls it.
+// ingest), worker (deliveries), scheduler (firing dispatch jobs).
+// cmd/herald only parses flags and calls it.
 package app
 
 import (
@@ -32,6 +33,7 @@ import (
 	"github.com/heraldhq/herald/internal/netguard"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
+	"github.com/heraldhq/herald/scheduler"
 	"github.com/heraldhq/herald/worker"
 	"github.com/heraldhq/herald/worker/channel"
 	"github.com/heraldhq/herald/worker/channel/callback"
@@ -44,13 +46,17 @@ import (
 type Role struct {
 	API    bool
 	Worker bool
+	// Scheduler fires due dispatch jobs. Any number of processes may; each
+	// slot fires once.
+	Scheduler bool
 }
 
 // Roles of the herald subcommands.
 var (
-	RoleServe    = Role{API: true, Worker: true}
-	RoleProducer = Role{API: true}
-	RoleWorker   = Role{Worker: true}
+	RoleServe     = Role{API: true, Worker: true, Scheduler: true}
+	RoleProducer  = Role{API: true}
+	RoleWorker    = Role{Worker: true}
+	RoleScheduler = Role{Scheduler: true}
 )
 
 // Options configure an App.
@@ -73,6 +79,11 @@ type Options struct {
 	// (SMTP, FCM, APNs, Expo, Twilio, HTTP SMS); tests add their CA.
 	// Default: system roots.
 	ProviderTLS *tls.Config
+	// WrapSender, when set, wraps what the scheduler hands fires to (tests
+	// use it to stop a replica mid-fire, benchmarks to time fires).
+	WrapSender func(scheduler.Sender) scheduler.Sender
+	// SchedulerOwner names this process's scheduler in its claims.
+	SchedulerOwner string
 }
 
 // App is a running Herald process.
@@ -92,6 +103,8 @@ type App struct {
 	api      *api.Server
 	http     *http.Server
 	listener net.Listener
+
+	scheduler *scheduler.Scheduler
 
 	deliverers map[string]worker.Deliverer
 	janitor    *logstore.Janitor
@@ -161,6 +174,10 @@ func (a *App) API() *api.Server { return a.api }
 // Producer accepts sends (nil on a worker-only process).
 func (a *App) Producer() *producer.Producer { return a.producer }
 
+// Scheduler manages dispatch jobs (nil on a worker-only process); it fires
+// them on the serve and scheduler roles.
+func (a *App) Scheduler() *scheduler.Scheduler { return a.scheduler }
+
 // JetStream is the process's JetStream context.
 func (a *App) JetStream() jetstream.JetStream { return a.js }
 
@@ -209,7 +226,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}
 	a.deliverers = deliverers
-	if a.opts.Role.API {
+	if a.opts.Role.API || a.opts.Role.Scheduler {
 		a.producer, err = producer.New(producer.Config{
 			Config: a.Config, Store: a.store, JS: a.js, Clock: a.opts.Clock,
 			Validators: validators(), Logger: a.log.Named("producer"), Registerer: a.registry,
@@ -217,7 +234,12 @@ func (a *App) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		a.ingest = &producer.Ingest{Producer: a.producer, Conn: a.nc, Config: a.Config, Logger: a.log.Named("ingest")}
+		if err := a.startScheduler(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	if a.opts.Role.API {
+		a.ingest = &producer.Ingest{Producer: a.producer, Conn: a.nc, Config: a.Config, Dispatch: a.dispatchIngest, Logger: a.log.Named("ingest")}
 		if err := a.ingest.Start(ctx); err != nil {
 			return fmt.Errorf("nats ingest: %w", err)
 		}
@@ -294,6 +316,28 @@ func toInvalid(err error) error {
 	return &producer.InvalidError{Code: "invalid_argument", Field: "input", Message: err.Error()}
 }
 
+// startScheduler makes the jobs service (the API's dispatch and jobs
+// endpoints use it) and, on the roles that fire jobs, starts its loop.
+func (a *App) startScheduler(ctx context.Context, cfg *config.Config) error {
+	var sender scheduler.Sender = a.producer
+	if a.opts.WrapSender != nil {
+		sender = a.opts.WrapSender(sender)
+	}
+	s, err := scheduler.New(scheduler.Config{
+		Store: a.store, Sender: sender, Workspaces: a.workspaceIDs,
+		PollInterval: cfg.Scheduler.PollInterval.D(), Lease: cfg.Scheduler.Lease.D(), Concurrency: cfg.Scheduler.Concurrency,
+		Owner: a.opts.SchedulerOwner, Clock: a.opts.Clock, Logger: a.log, Registerer: a.registry,
+	})
+	if err != nil {
+		return err
+	}
+	a.scheduler = s
+	if a.opts.Role.Scheduler {
+		return s.Start(ctx)
+	}
+	return nil
+}
+
 func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers map[string]worker.Deliverer) error {
 	enabled := map[string]worker.Deliverer{}
 	for ch, d := range deliverers {
@@ -333,7 +377,7 @@ func contains(list []string, s string) bool {
 
 func (a *App) startHTTP(cfg *config.Config) error {
 	a.api = api.New(api.Config{
-		Config: a.Config, Producer: a.producer, Store: a.store, MaxBodyBytes: cfg.MaxBodyBytes,
+		Config: a.Config, Producer: a.producer, Scheduler: a.scheduler, Store: a.store, MaxBodyBytes: cfg.MaxBodyBytes,
 		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock,
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
@@ -425,8 +469,9 @@ func (a *App) connectNATS(ctx context.Context, cfg *config.Config) error {
 }
 
 // Stop shuts down in order: readiness fails, the HTTP server stops
-// accepting and finishes its requests, the worker finishes or hands back
-// its deliveries, then NATS and Redis close. ctx bounds the whole.
+// accepting and finishes its requests, the scheduler hands back its claims
+// and commits its fires in flight, the worker finishes or hands back its
+// deliveries, then NATS and Redis close. ctx bounds the whole.
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		var errs []error
@@ -440,6 +485,11 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 		if a.ingest != nil {
 			_ = a.ingest.Stop(ctx)
+		}
+		if a.scheduler != nil {
+			if err := a.scheduler.Stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if a.worker != nil {
 			if err := a.worker.Stop(ctx); err != nil {
@@ -492,4 +542,29 @@ type redisLogger struct{ l *zap.Logger }
 
 func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
 	r.l.Debug(fmt.Sprintf(format, v...))
+}
+
+// dispatchIngest answers a dispatch published on NATS as the HTTP API
+// would (201, or 200 for a cache hit; the error shapes of producer.Describe).
+func (a *App) dispatchIngest(ctx context.Context, ws string, body []byte) (int, any) {
+	if a.scheduler == nil {
+		return http.StatusNotFound, map[string]producer.Error{"error": {Code: "not_found", Message: "this process does not schedule jobs"}}
+	}
+	j, err := a.scheduler.Dispatch(ctx, ws, body)
+	if err != nil {
+		if e, status, ok := producer.Describe(err); ok {
+			return status, map[string]producer.Error{"error": e}
+		}
+		a.log.Error("nats dispatch failed", zap.String("workspace", ws), zap.Error(err))
+		return http.StatusInternalServerError, map[string]producer.Error{"error": {Code: "internal", Message: "internal error"}}
+	}
+	resp := map[string]any{"job_id": j.ID, "status": j.Status, "next_run_at": nil}
+	if !j.NextRunAt.IsZero() {
+		resp["next_run_at"] = j.NextRunAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	}
+	if j.Deduplicated {
+		resp["deduplicated"] = true
+		return http.StatusOK, resp
+	}
+	return http.StatusCreated, resp
 }

@@ -65,6 +65,18 @@ func TestNATSIngest(t *testing.T) {
 	require.Equal(t, "400", status)
 	require.Equal(t, "channel", out["error"].(map[string]any)["field"])
 
+	// A dispatch over NATS answers as POST /v1/notifications/dispatch.
+	status, out = request("herald.in.acme.dispatch", `{"product":"shop","env":"prd","event":"orders",
+		"input":{"callback":{"params":{"id":"N-job"}}},"schedule":{"every":3600000,"limit":2}}`)
+	require.Equal(t, "201", status, out)
+	require.Equal(t, "queued", out["status"])
+	require.NotEmpty(t, out["next_run_at"])
+	r0 := h.Do("GET", "/v1/jobs/"+out["job_id"].(string), apptest.KeyAcme, nil)
+	require.Equal(t, 200, r0.Status, string(r0.Body))
+	status, out = request("herald.in.acme.dispatch", `{"product":"shop","env":"prd","event":"orders","input":{"callback":{"params":{"id":"x"}}},"schedule":{"cron":"not cron"}}`)
+	require.Equal(t, "400", status)
+	require.Equal(t, "schedule.cron", out["error"].(map[string]any)["field"])
+
 	// Publishing as another workspace is refused by NATS itself.
 	_, err = nc.Request("herald.in.globex.send.callback", []byte(`{"product":"shop","env":"prd","notification":"orders:confirmation","input":{"params":{"id":"X"}}}`), time.Second)
 	require.Error(t, err)
