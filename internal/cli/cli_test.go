@@ -112,6 +112,28 @@ func TestCLI(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "01ZZZZZZZZZZZZZZZZZZZZZZZZ")
 
+	// jobs: list, show, pause, resume, cancel.
+	r := h.Do("POST", "/v1/notifications/dispatch", apptest.KeyAcme, map[string]any{"product": "shop", "env": "prd", "event": "orders",
+		"input": map[string]any{"callback": map[string]any{"params": map[string]any{"id": "J"}}}, "schedule": map[string]any{"cron": "@daily", "tz": "Europe/Berlin"}})
+	require.Equal(t, 201, r.Status, string(r.Body))
+	job := r.JSON()["job_id"].(string)
+	code, out, errOut = run("jobs")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, job)
+	require.Contains(t, out, "cron @daily, Europe/Berlin")
+	code, out, _ = run("jobs", "pause", job)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "paused")
+	code, out, _ = run("jobs", "--status", "paused", "--json")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, job)
+	code, out, _ = run("jobs", "cancel", job)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "cancelled")
+	code, _, errOut = run("jobs", "show", "job_nope")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "404")
+
 	// --follow prints messages as they arrive, until cancelled.
 	ctx, cancel := context.WithCancel(context.Background())
 	var follow syncBuffer

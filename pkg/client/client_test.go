@@ -155,3 +155,36 @@ func TestFixingFailures(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, []string{client.StatusReprocessing, client.StatusSent}, mm.Status)
 }
+
+func TestJobs(t *testing.T) {
+	ctx := context.Background()
+	c := mustClient(apptest.KeyAcme)
+	var ids []string
+	for range 3 {
+		job, err := c.Dispatch(ctx, client.DispatchRequest{Product: "shop", Env: "prd", Event: "orders",
+			Input:    client.MultiInput{Callback: &client.CallbackInput{Params: map[string]any{"id": "jobs"}}},
+			Schedule: client.Schedule{Every: time.Hour, Limit: 5}})
+		require.NoError(t, err)
+		require.NotNil(t, job.NextRunAt)
+		ids = append(ids, job.JobID)
+	}
+	_, err := c.Dispatch(ctx, client.DispatchRequest{Product: "shop", Env: "prd", Event: "orders",
+		Input: client.MultiInput{Callback: &client.CallbackInput{Params: map[string]any{"id": "x"}}}, Schedule: client.Schedule{Every: time.Millisecond}})
+	var apiErr *client.Error
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, "schedule.every", apiErr.Field)
+	_, err = c.PauseJob(ctx, ids[0])
+	require.NoError(t, err)
+	var seen []string
+	for j, err := range c.Jobs(ctx, client.JobPaused) {
+		require.NoError(t, err)
+		seen = append(seen, j.JobID)
+	}
+	require.Contains(t, seen, ids[0])
+	require.NotContains(t, seen, ids[1])
+	j, err := c.GetJob(ctx, ids[1])
+	require.NoError(t, err)
+	require.Equal(t, int64(3600000), *j.Schedule.Every)
+	_, err = mustClient(apptest.KeyGlobex).GetJob(ctx, ids[1])
+	require.ErrorIs(t, err, client.ErrNotFound)
+}

@@ -99,3 +99,29 @@ func mustClient(key string) *client.Client {
 	}
 	return c
 }
+
+func ExampleClient_Dispatch() {
+	c := mustClient(apptest.KeyAcme)
+	ctx := context.Background()
+	start := time.Now().Add(time.Hour)
+	job, err := c.Dispatch(ctx, client.DispatchRequest{
+		Product: "shop", Env: "prd", Event: "orders",
+		Input:    client.MultiInput{Callback: &client.CallbackInput{Params: map[string]any{"id": "digest"}}},
+		Schedule: client.Schedule{StartAt: &start, Cron: "30 2 * * *", TZ: "Europe/Berlin", Limit: 10},
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(job.Status)
+	paused, _ := c.PauseJob(ctx, job.JobID)
+	fmt.Println(paused.Status)
+	resumed, _ := c.ResumeJob(ctx, job.JobID)
+	fmt.Println(resumed.Status != client.JobPaused)
+	cancelled, _ := c.CancelJob(ctx, job.JobID)
+	fmt.Println(cancelled.Status)
+	// Output:
+	// queued
+	// paused
+	// true
+	// cancelled
+}
