@@ -3,13 +3,21 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/app"
 	"github.com/heraldhq/herald/internal/apptest"
+	"github.com/heraldhq/herald/internal/ids"
 	"github.com/heraldhq/herald/logstore"
 )
 
@@ -66,4 +74,72 @@ func BenchmarkCallbackEndToEnd(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/accepted.Seconds(), "accepted/s")
 	b.ReportMetric(float64(b.N)/delivered.Seconds(), "delivered/s")
+}
+
+// BenchmarkBulkReprocess reprocesses HERALD_BENCH_BULK failed messages
+// (default 100,000) in one POST /v1/messages/reprocess on a producer (the
+// jobs queue up on JetStream) and reports the rate and the peak Go heap
+// while it runs: the matches are streamed a page at a time, so the heap
+// does not grow with their number.
+//
+//	go test ./internal/app/ -run '^$' -bench BulkReprocess -benchtime 1x
+func BenchmarkBulkReprocess(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("HERALD_BENCH_BULK")); err == nil && v > 0 {
+		n = v
+	}
+	rc := apptest.NewReceiver(b)
+	yaml := strings.Replace(apptest.Config(rc.URL), "retries: 3", "retries: 3\n  reprocess_rate: 1000000", 1)
+	h := apptest.Start(b, apptest.Options{YAML: yaml, Role: app.RoleProducer, NoLogger: true})
+	store := logstore.New(h.Redis.Client, logstore.Config{})
+	ctx := context.Background()
+	for lo := 0; lo < n; lo += 1000 {
+		var es []*logstore.NewEntry
+		var recs []logstore.AttemptRecord
+		for i := lo; i < min(lo+1000, n); i++ {
+			id := ids.New(time.Now())
+			es = append(es, &logstore.NewEntry{ID: id, Workspace: "acme", ProductTag: "shop", ProductID: "prod_shop", Env: "prd",
+				NotificationTag: "orders", Notification: "orders:confirmation", Type: "callback", TriggeredBy: "api", Retries: 0,
+				Input: json.RawMessage(fmt.Sprintf(`{"params":{"id":"bulk-%d"}}`, i)), Head: true})
+			recs = append(recs, logstore.AttemptRecord{Workspace: "acme", ID: id, Outcome: logstore.OutcomeFail, MaxAttempts: 1,
+				Attempt: logstore.Attempt{ResponseCode: 404, ErrorCode: "DELIVERY_ERROR", Error: "HTTP 404"}})
+		}
+		if _, errs := store.CreateMany(ctx, es); errs[0] != nil {
+			b.Fatal(errs[0])
+		}
+		if _, errs := store.RecordAttempts(ctx, recs); errs[0] != nil {
+			b.Fatal(errs[0])
+		}
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+		}
+	}()
+	b.ResetTimer()
+	start := time.Now()
+	r := h.Do("POST", "/v1/messages/reprocess", apptest.KeyAcme, `{}`)
+	took := time.Since(start)
+	b.StopTimer()
+	close(stop)
+	if r.Status != 200 || r.JSON()["reprocessed"] != float64(n) {
+		b.Fatalf("%d %s", r.Status, r.Body)
+	}
+	b.ReportMetric(float64(n)/took.Seconds(), "reprocessed/s")
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(before.HeapInuse)/(1<<20), "heap-before-MB")
 }
