@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func BenchmarkCallbackEndToEnd(b *testing.B) {
 	body := []byte(`{"product":"shop","env":"prd","notification":"orders:confirmation","input":{"params":{"id":"b"},"body":{"order":"b","items":[1,2,3]}}}`)
 	var next, failed atomic.Int64
 	store := logstore.New(h.Redis.Client, logstore.Config{})
+	cpu0, rcpu0 := processCPU(), redisCPU(h)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -74,6 +76,11 @@ func BenchmarkCallbackEndToEnd(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/accepted.Seconds(), "accepted/s")
 	b.ReportMetric(float64(b.N)/delivered.Seconds(), "delivered/s")
+	// CPU per message is steadier than rates on a shared machine: the
+	// bench process (Herald, JetStream, receiver and load generator) and
+	// redis-server separately.
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "µs-cpu/msg")
+	b.ReportMetric(float64((redisCPU(h)-rcpu0).Microseconds())/float64(b.N), "µs-redis-cpu/msg")
 }
 
 // BenchmarkBulkReprocess reprocesses HERALD_BENCH_BULK failed messages
@@ -142,4 +149,26 @@ func BenchmarkBulkReprocess(b *testing.B) {
 	b.ReportMetric(float64(n)/took.Seconds(), "reprocessed/s")
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(before.HeapInuse)/(1<<20), "heap-before-MB")
+}
+
+// processCPU is the user+system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the CPU time the test's redis-server has used.
+func redisCPU(h *apptest.Herald) time.Duration {
+	info, _ := h.Redis.Client.Info(context.Background(), "cpu").Result()
+	var total float64
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
