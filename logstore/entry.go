@@ -1,10 +1,11 @@
 package logstore
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -65,8 +66,20 @@ type Entry struct {
 	Input      json.RawMessage
 }
 
-// header is the stored form of an Entry without its input. The short names
-// keep entries small; the Lua scripts read and write them.
+// An entry is stored as one string of three lines:
+//
+//	<state line>\n<header JSON>\n<input JSON>
+//
+// The state line is what transitions change, as "|"-separated fields
+//
+//	1|seq|created_ms|updated_ms|status|attempts|generation attempts|generation|next_attempt_ms|triggered_by|first_triggered_by|error_code|error
+//
+// (the error, last, may contain "|"; it never contains a newline), so that
+// the Lua scripts rewrite one short line instead of decoding and encoding
+// JSON. The header JSON is written once, at creation; the input is kept as
+// received.
+
+// header is the immutable part of an entry, with short names.
 type header struct {
 	ID   string `json:"id"`
 	PID  string `json:"pid,omitempty"`
@@ -74,45 +87,44 @@ type header struct {
 	Env  string `json:"env"`
 	NT   string `json:"nt"`
 	N    string `json:"n"`
-	St   string `json:"st"`
 	Ty   string `json:"ty"`
 	Proc string `json:"proc,omitempty"`
 	Camp string `json:"camp,omitempty"`
-	TB   string `json:"tb"`
-	OTB  string `json:"otb,omitempty"`
-	Err  string `json:"err,omitempty"`
-	EC   string `json:"ec,omitempty"`
 	R    int    `json:"r"`
-	A    int    `json:"a"`
-	GA   int    `json:"ga,omitempty"`
 	Ses  string `json:"ses,omitempty"`
 	Ch   string `json:"cache,omitempty"`
-	CA   int64  `json:"ca"`
-	UA   int64  `json:"ua"`
-	NA   int64  `json:"na,omitempty"`
-	RP   int    `json:"rp,omitempty"`
-	Seq  int64  `json:"seq"`
 }
 
+const stateFields = 13
+
+// oneLine keeps a value that goes into the state line on one line.
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+
 func decodeEntry(ws string, raw string) (*Entry, error) {
-	hdr, input, ok := bytes.Cut([]byte(raw), []byte{'\n'})
-	if !ok {
-		return nil, fmt.Errorf("logstore: corrupt entry (no header separator)")
+	line, rest, ok := strings.Cut(raw, "\n")
+	hdr, input, ok2 := strings.Cut(rest, "\n")
+	f := strings.SplitN(line, "|", stateFields)
+	if !ok || !ok2 || len(f) != stateFields || f[0] != "1" {
+		return nil, fmt.Errorf("logstore: corrupt entry")
 	}
 	var h header
-	if err := json.Unmarshal(hdr, &h); err != nil {
+	if err := json.Unmarshal([]byte(hdr), &h); err != nil {
 		return nil, fmt.Errorf("logstore: corrupt entry header: %w", err)
+	}
+	num := func(s string) int64 {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		return n
 	}
 	e := &Entry{
 		ID: h.ID, Workspace: ws, ProductID: h.PID, ProductTag: h.PT, Env: h.Env,
-		NotificationTag: h.NT, Notification: h.N, Status: h.St, Type: h.Ty,
-		ProcessID: h.Proc, CampaignID: h.Camp, TriggeredBy: h.TB, FirstTriggeredBy: h.OTB,
-		Error: h.Err, ErrorCode: h.EC, Retries: h.R, Attempts: h.A, Session: h.Ses, Cache: h.Ch,
-		CreatedAt: time.UnixMilli(h.CA).UTC(), UpdatedAt: time.UnixMilli(h.UA).UTC(),
-		Generation: h.RP, Seq: h.Seq, Input: json.RawMessage(input),
+		NotificationTag: h.NT, Notification: h.N, Type: h.Ty, ProcessID: h.Proc, CampaignID: h.Camp,
+		Retries: h.R, Session: h.Ses, Cache: h.Ch, Input: json.RawMessage(input),
+		Seq: num(f[1]), CreatedAt: time.UnixMilli(num(f[2])).UTC(), UpdatedAt: time.UnixMilli(num(f[3])).UTC(),
+		Status: f[4], Attempts: int(num(f[5])), Generation: int(num(f[7])),
+		TriggeredBy: f[9], FirstTriggeredBy: f[10], ErrorCode: f[11], Error: f[12],
 	}
-	if h.NA > 0 {
-		e.NextAttemptAt = time.UnixMilli(h.NA).UTC()
+	if na := num(f[8]); na > 0 {
+		e.NextAttemptAt = time.UnixMilli(na).UTC()
 	}
 	return e, nil
 }

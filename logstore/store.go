@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -97,11 +98,14 @@ type Store struct {
 	cap       int
 	clock     clock.Clock
 	seg       int64
+
+	creates  *batcher[*NewEntry, Created]
+	attempts *batcher[AttemptRecord, AttemptResult]
 }
 
 // New returns a Store using rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Store {
-	return &Store{
+	s := &Store{
 		rdb:       rdb,
 		keys:      keys{prefix: cmp.Or(cfg.Prefix, "herald")},
 		retention: cmp.Or(cfg.Retention, 90*24*time.Hour),
@@ -109,6 +113,16 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		clock:     clock.Or(cfg.Clock),
 		seg:       cmp.Or(cfg.SegmentSize, segmentSize),
 	}
+	s.creates = newBatcher(256, s.CreateMany)
+	s.attempts = newBatcher(256, s.RecordAttempts)
+	return s
+}
+
+// Close stops the store's batching goroutines (started by the first
+// Create or RecordAttempt). Calls after Close fail.
+func (s *Store) Close() {
+	s.creates.close()
+	s.attempts.close()
 }
 
 // Retention returns the retention window.
@@ -161,17 +175,11 @@ type Created struct {
 }
 
 // Create writes a pending entry and its indexes in one atomic step, or
-// returns the entry an unexpired cache tag already points at.
+// returns the entry an unexpired cache tag already points at. Concurrent
+// calls share pipelines (see batcher).
 func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
-	c, err := s.createCall(e)
-	if err != nil {
-		return Created{}, err
-	}
-	res, err := createScript.Run(ctx, s.rdb, c.keys, c.args...).Slice()
-	if err != nil {
-		return Created{}, fmt.Errorf("logstore: create: %w", err)
-	}
-	return s.created(ctx, e, res)
+	s.creates.start(2)
+	return s.creates.do(ctx, e)
 }
 
 // CreateMany is Create for many entries in one pipelined round trip. The
@@ -208,8 +216,8 @@ func (s *Store) createCall(e *NewEntry) (scriptCall, error) {
 	}
 	hdr, err := json.Marshal(header{
 		ID: e.ID, PID: e.ProductID, PT: e.ProductTag, Env: e.Env, NT: e.NotificationTag,
-		N: e.Notification, St: StatusPending, Ty: e.Type, Proc: e.ProcessID, Camp: e.CampaignID,
-		TB: e.TriggeredBy, R: e.Retries, Ses: e.Session, Ch: e.Cache,
+		N: e.Notification, Ty: e.Type, Proc: e.ProcessID, Camp: e.CampaignID,
+		R: e.Retries, Ses: e.Session, Ch: e.Cache,
 	})
 	if err != nil {
 		return scriptCall{}, fmt.Errorf("logstore: encode entry: %w", err)
@@ -225,6 +233,7 @@ func (s *Store) createCall(e *NewEntry) (scriptCall, error) {
 	args := []any{
 		s.seg, s.keys.base(e.Workspace), e.ID, s.clock.Now().UnixMilli(), s.retention.Milliseconds(),
 		cmp.Or(e.CacheWindow, 24*time.Hour).Milliseconds(), hdr, []byte(input), e.ProcessID, e.CampaignID,
+		oneLine(strings.ReplaceAll(e.TriggeredBy, "|", "")),
 	}
 	for _, t := range entryTerms(StatusPending, e.Type, e.Env, e.ProductTag, e.ProductID, e.NotificationTag) {
 		args = append(args, t)
@@ -232,7 +241,11 @@ func (s *Store) createCall(e *NewEntry) (scriptCall, error) {
 	if e.Head {
 		args = append(args, headTerm)
 	}
-	return scriptCall{keys: []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID), cacheKey}, args: args}, nil
+	keys := []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID)}
+	if cacheKey != "" {
+		keys = append(keys, cacheKey) // absent, never "": an empty key is another Cluster slot
+	}
+	return scriptCall{keys: keys, args: args}, nil
 }
 
 func (s *Store) created(ctx context.Context, e *NewEntry, res []any) (Created, error) {
@@ -335,16 +348,10 @@ type AttemptRecord struct {
 // step: OutcomeSent moves the entry to sent; OutcomeRetry keeps it in
 // flight, with the next attempt due after the backoff, unless maxAttempts
 // is reached, then it becomes failed; OutcomeFail makes it failed.
+// Concurrent calls share pipelines (see batcher).
 func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int, a Attempt, outcome Outcome, maxAttempts int, b Backoff) (AttemptResult, error) {
-	c, err := s.attemptCall(AttemptRecord{Workspace: ws, ID: id, Generation: generation, Attempt: a, Outcome: outcome, MaxAttempts: maxAttempts, Backoff: b})
-	if err != nil {
-		return AttemptResult{}, err
-	}
-	res, err := attemptScript.Run(ctx, s.rdb, c.keys, c.args...).Slice()
-	if err != nil {
-		return AttemptResult{}, fmt.Errorf("logstore: record attempt: %w", err)
-	}
-	return attemptResult(res), nil
+	s.attempts.start(2)
+	return s.attempts.do(ctx, AttemptRecord{Workspace: ws, ID: id, Generation: generation, Attempt: a, Outcome: outcome, MaxAttempts: maxAttempts, Backoff: b})
 }
 
 // RecordAttempts is RecordAttempt for many messages in one pipelined round
@@ -397,7 +404,7 @@ func (s *Store) attemptCall(r AttemptRecord) (scriptCall, error) {
 	return scriptCall{
 		keys: []string{s.keys.entry(r.Workspace, r.ID), s.keys.attempts(r.Workspace, r.ID)},
 		args: []any{s.seg, s.keys.base(r.Workspace), s.clock.Now().UnixMilli(), r.Generation, string(r.Outcome), r.MaxAttempts,
-			a.ErrorCode, a.Error, body, s.cap,
+			oneLine(a.ErrorCode), oneLine(a.Error), body, s.cap,
 			r.Backoff.Initial.Milliseconds(), r.Backoff.Max.Milliseconds(), jitter, r.Backoff.MinDelay.Milliseconds()},
 	}, nil
 }
@@ -453,9 +460,13 @@ func (s *Store) Transition(ctx context.Context, ws, id string, c Change) (status
 	if c.Generation != nil {
 		gen = fmt.Sprint(*c.Generation)
 	}
-	res, err := transitionScript.Run(ctx, s.rdb, []string{s.keys.entry(ws, id), cacheKey},
-		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), c.ErrorCode, c.Error,
-		boolArg(c.NewGeneration), c.TriggeredBy, gen).Slice()
+	keys := []string{s.keys.entry(ws, id)}
+	if cacheKey != "" {
+		keys = append(keys, cacheKey)
+	}
+	res, err := transitionScript.Run(ctx, s.rdb, keys,
+		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), oneLine(c.ErrorCode), oneLine(c.Error),
+		boolArg(c.NewGeneration), oneLine(strings.ReplaceAll(c.TriggeredBy, "|", "")), gen).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("logstore: transition: %w", err)
 	}

@@ -519,6 +519,9 @@ func (a *App) Stop(ctx context.Context) error {
 			a.ns.Shutdown()
 			a.ns.WaitForShutdown()
 		}
+		if a.store != nil {
+			a.store.Close()
+		}
 		if a.rdb != nil {
 			_ = a.rdb.Close()
 		}

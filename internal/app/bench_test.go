@@ -81,6 +81,9 @@ func BenchmarkCallbackEndToEnd(b *testing.B) {
 	// redis-server separately.
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "µs-cpu/msg")
 	b.ReportMetric(float64((redisCPU(h)-rcpu0).Microseconds())/float64(b.N), "µs-redis-cpu/msg")
+	if stats, err := h.Redis.Client.Info(context.Background(), "commandstats").Result(); err == nil {
+		b.Logf("redis commands for %d messages:\n%s", b.N, stats)
+	}
 }
 
 // BenchmarkBulkReprocess reprocesses HERALD_BENCH_BULK failed messages
