@@ -6,8 +6,9 @@
 // Layout (all keys of a workspace share the hash tag {ws}, so every script
 // stays on one Redis Cluster shard; see keys.go):
 //
-//   - entry: one string per message, "<header JSON>\n<input JSON>", with a
-//     TTL of the retention. The header uses short field names (header.go).
+//   - entry: one string per message, "<state line>\n<header JSON>\n<input
+//     JSON>", with a TTL of the retention: transitions rewrite only the
+//     state line (entry.go); the header JSON is written once.
 //   - attempts: a capped list of attempt JSON per message, same TTL.
 //   - sequence: each entry gets the next sequence number of its workspace
 //     at creation; created_at is made monotonic in that order. Sequence
