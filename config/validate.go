@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/redisx"
 )
 
 // Problem is one thing wrong with a configuration, at a path such as
@@ -71,8 +73,9 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		ps.add("http_addr", "want host:port, e.g. :8080 (%v)", err)
 	}
-	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-		ps.add("redis_url", "want redis://host:port/db, rediss:// or unix://")
+	if _, err := redisx.Parse(c.RedisURL); err != nil {
+		// The error never repeats the URL: it may hold a password.
+		ps.add("redis_url", "%v (want redis://host:port/db, rediss://, unix://, or for a cluster redis+cluster://h1:p1,h2:p2 or redis://h1:p1,redis://h2:p2)", err)
 	}
 	if c.NATSURL != "" {
 		for _, s := range strings.Split(c.NATSURL, ",") {

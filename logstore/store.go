@@ -232,7 +232,11 @@ func (s *Store) createCall(e *NewEntry) (scriptCall, error) {
 	if e.Head {
 		args = append(args, headTerm)
 	}
-	return scriptCall{keys: []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID), cacheKey}, args: args}, nil
+	keys := []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID)}
+	if cacheKey != "" {
+		keys = append(keys, cacheKey)
+	}
+	return scriptCall{keys: keys, args: args}, nil
 }
 
 func (s *Store) created(ctx context.Context, e *NewEntry, res []any) (Created, error) {
@@ -453,7 +457,11 @@ func (s *Store) Transition(ctx context.Context, ws, id string, c Change) (status
 	if c.Generation != nil {
 		gen = fmt.Sprint(*c.Generation)
 	}
-	res, err := transitionScript.Run(ctx, s.rdb, []string{s.keys.entry(ws, id), cacheKey},
+	keys := []string{s.keys.entry(ws, id)}
+	if cacheKey != "" {
+		keys = append(keys, cacheKey)
+	}
+	res, err := transitionScript.Run(ctx, s.rdb, keys,
 		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), c.ErrorCode, c.Error,
 		boolArg(c.NewGeneration), c.TriggeredBy, gen).Slice()
 	if err != nil {

@@ -1,7 +1,8 @@
 -- create.lua: write a new log entry in status pending (or reprocessing) and
 -- index it, atomically; or answer the entry a cache tag already points at.
 --
--- KEYS[1] workspace meta hash   KEYS[2] entry   KEYS[3] cache key or ""
+-- KEYS[1] workspace meta hash   KEYS[2] entry   KEYS[3] cache key, absent when the
+-- send has no cache tag (never "": on Redis Cluster an empty key is another slot)
 -- ARGV[1] segment size (Config.SegmentSize)
 -- ARGV[2] key base "<prefix>:{ws}:"   ARGV[3] id (26 chars)
 -- ARGV[4] now ms   ARGV[5] retention ms   ARGV[6] cache window ms
@@ -17,7 +18,7 @@ local id = ARGV[3]
 local now = tonumber(ARGV[4])
 local retention = tonumber(ARGV[5])
 
-if KEYS[3] ~= '' then
+if KEYS[3] then
   local first = redis.call('GET', KEYS[3])
   if first and redis.call('EXISTS', base .. 'm:' .. first) == 1 then
     return {0, first}
@@ -61,7 +62,7 @@ h.ca = ts
 h.ua = ts
 redis.call('SET', KEYS[2], cjson.encode(h) .. '\n' .. ARGV[8], 'PX', retention)
 
-if KEYS[3] ~= '' then
+if KEYS[3] then
   redis.call('SET', KEYS[3], id, 'PX', tonumber(ARGV[6]))
 end
 return {1, id, seq, ts}

@@ -1,7 +1,8 @@
 -- transition.lua: move an entry to another status (or only update its
 -- error fields when ARGV[4] is ""), if its current status allows it.
 --
--- KEYS[1] entry   KEYS[2] cache key to release or ""
+-- KEYS[1] entry   KEYS[2] cache key to release, absent when none (never "":
+-- on Redis Cluster an empty key is another slot)
 -- ARGV[1] segment size (Config.SegmentSize)
 -- ARGV[2] key base   ARGV[3] now ms   ARGV[4] new status or ""
 -- ARGV[5] allowed current statuses, comma-separated
@@ -48,7 +49,7 @@ h.ua = tonumber(ARGV[3])
 -- un:1 marks "undelivered": an error and not sent (failed, or retrying).
 redis.call('SETBIT', ARGV[2] .. 'b:' .. math.floor(h.seq / SEG) .. ':un:1', h.seq % SEG, (h.ec ~= nil and h.st ~= 'sent') and 1 or 0)
 redis.call('SET', KEYS[1], cjson.encode(h) .. string.sub(raw, nl), 'KEEPTTL')
-if KEYS[2] ~= '' and redis.call('GET', KEYS[2]) == h.id then
+if KEYS[2] and redis.call('GET', KEYS[2]) == h.id then
   redis.call('DEL', KEYS[2])
 end
 return {'ok', h.st, h.rp or 0}
