@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/natsx"
 	"github.com/heraldhq/herald/internal/netguard"
+	"github.com/heraldhq/herald/internal/redisx"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
 	"github.com/heraldhq/herald/worker"
@@ -82,7 +82,7 @@ type App struct {
 	log      *zap.Logger
 	registry *prometheus.Registry
 
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	ns       *server.Server
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -362,28 +362,27 @@ func (a *App) startHTTP(cfg *config.Config) error {
 }
 
 func (a *App) connectRedis(ctx context.Context, cfg *config.Config) error {
-	opt, err := redis.ParseURL(cfg.RedisURL)
+	parsed, err := redisx.Parse(cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("redis url (HERALD_REDIS_URL): %w", err)
 	}
-	opt.PoolSize = cmp.Or(opt.PoolSize, 64)
 	redis.SetLogger(redisLogger{a.log.Named("redis")})
-	a.rdb = redis.NewClient(opt)
+	a.rdb = parsed.NewClient(64)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := a.rdb.Ping(pctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s is unreachable: %w (is redis-server running? set HERALD_REDIS_URL)", redactURL(cfg.RedisURL), err)
+		return fmt.Errorf("redis at %s is unreachable: %w (is redis-server running? set HERALD_REDIS_URL)", redisx.Redacted(cfg.RedisURL), err)
+	}
+	if parsed.IsCluster() {
+		// Every node must answer before the first script runs on it.
+		if err := a.rdb.(*redis.ClusterClient).ForEachShard(pctx, func(ctx context.Context, c *redis.Client) error {
+			return c.Ping(ctx).Err()
+		}); err != nil {
+			return fmt.Errorf("redis cluster at %s: a node is unreachable: %w", redisx.Redacted(cfg.RedisURL), err)
+		}
+		a.log.Info("redis cluster", zap.String("url", redisx.Redacted(cfg.RedisURL)))
 	}
 	return nil
-}
-
-// redactURL hides a password in a URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }
 
 func (a *App) connectNATS(ctx context.Context, cfg *config.Config) error {
