@@ -173,6 +173,9 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 }
 
 func runDev(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "nats" {
+		return runDevNATS(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "receiver" {
 		fmt.Fprintln(stderr, "usage: herald dev receiver [--addr 127.0.0.1:9099]")
 		return 2
