@@ -40,6 +40,10 @@ type Config struct {
 	Registerer   prometheus.Registerer
 	Logger       *zap.Logger
 	Clock        clock.Clock
+	// OpsOnly serves only /healthz, /readyz and /metrics: the HTTP
+	// listener of roles without the API (worker, scheduler), for probes
+	// and scraping.
+	OpsOnly bool
 }
 
 // Server is the HTTP API.
@@ -52,6 +56,7 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	graphql  *graphql.Schema
+	limits   limiters
 }
 
 // New returns the API server.
@@ -82,6 +87,10 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) SetDraining() { s.draining.Store(true) }
 
 func (s *Server) routes() {
+	if s.cfg.OpsOnly {
+		s.opsRoutes()
+		return
+	}
 	s.handle("POST /v1/notifications/send", config.ScopeSend, s.sendMulti)
 	s.handle("POST /v1/notifications/{channel}/send", config.ScopeSend, s.send)
 	s.handle("GET /v1/messages", config.ScopeRead, s.listMessages)
@@ -96,6 +105,11 @@ func (s *Server) routes() {
 	}
 	s.handle("POST /v1/messages/{id}/reprocess", config.ScopeReprocess, s.reprocess)
 	s.handle("POST /v1/messages/reprocess", config.ScopeReprocess, s.reprocessBulk)
+	s.opsRoutes()
+}
+
+// opsRoutes are the unauthenticated operations endpoints every role serves.
+func (s *Server) opsRoutes() {
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)
 	if s.cfg.Gatherer != nil {
@@ -116,11 +130,20 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 	s.mux.HandleFunc(pattern, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r, scope)
 		if err == nil {
+			if wait, ok := s.limits.allow(p, s.clock.Now()); !ok {
+				err = rateLimited(p, wait)
+			}
+		}
+		if err == nil {
 			err = h(w, r, p)
 		}
 		if err != nil {
-			if ae := toAPIError(err); ae.status == http.StatusUnauthorized {
+			ae := toAPIError(err)
+			if ae.status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+			}
+			if ae.retryAfter != "" {
+				w.Header().Set("Retry-After", ae.retryAfter)
 			}
 			if strings.HasPrefix(route, "/v1/send-logs") {
 				writeSendLogError(w, err) // the send-logs envelope: {"ok": false, "error": ...}

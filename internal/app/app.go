@@ -92,6 +92,8 @@ type App struct {
 	api      *api.Server
 	http     *http.Server
 	listener net.Listener
+	pprof    *http.Server
+	pprofL   net.Listener
 
 	deliverers map[string]worker.Deliverer
 	janitor    *logstore.Janitor
@@ -228,12 +230,12 @@ func (a *App) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if a.opts.Role.API {
-		if err := a.startHTTP(cfg); err != nil {
-			return err
-		}
+	// Every role listens on http_addr: the API role serves the API, the
+	// others only /healthz, /readyz and /metrics (probes, scraping).
+	if err := a.startHTTP(cfg, !a.opts.Role.API); err != nil {
+		return err
 	}
-	return nil
+	return a.startPprof(cfg)
 }
 
 // validators check channel input at accept time: everything a delivery
@@ -323,10 +325,14 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (a *App) startHTTP(cfg *config.Config) error {
+func (a *App) startHTTP(cfg *config.Config, opsOnly bool) error {
+	store := a.store
+	if opsOnly {
+		store = nil
+	}
 	a.api = api.New(api.Config{
-		Config: a.Config, Producer: a.producer, Store: a.store, MaxBodyBytes: cfg.MaxBodyBytes,
-		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock,
+		Config: a.Config, Producer: a.producer, Store: store, MaxBodyBytes: cfg.MaxBodyBytes,
+		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock, OpsOnly: opsOnly,
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
 			"nats": func(ctx context.Context) error {
@@ -357,7 +363,7 @@ func (a *App) startHTTP(cfg *config.Config) error {
 			a.log.Error("http server stopped", zap.Error(err))
 		}
 	}()
-	a.log.Info("http listening", zap.String("addr", l.Addr().String()))
+	a.log.Info("http listening", zap.String("addr", l.Addr().String()), zap.Bool("ops_only", opsOnly))
 	return nil
 }
 
@@ -424,6 +430,9 @@ func (a *App) Stop(ctx context.Context) error {
 			if err := a.http.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("http: %w", err))
 			}
+		}
+		if a.pprof != nil {
+			_ = a.pprof.Close()
 		}
 		if a.worker != nil {
 			if err := a.worker.Stop(ctx); err != nil {
