@@ -53,7 +53,12 @@ func toAPIError(err error) *apiError {
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "", "request body is larger than the limit")
 	case errors.Is(err, producer.ErrUnavailable):
-		return errorf(http.StatusServiceUnavailable, "unavailable", "", "the send could not be queued right now; retry later")
+		msg := "the send could not be queued right now; retry later"
+		var ue *producer.UnavailableError
+		if errors.As(err, &ue) {
+			msg = ue.Message()
+		}
+		return errorf(http.StatusServiceUnavailable, "unavailable", "", msg)
 	case errors.Is(err, logstore.ErrNotFound):
 		return errorf(http.StatusNotFound, "resource_not_found", "", "no such message in this workspace")
 	case errors.Is(err, logstore.ErrRetentionExpired):

@@ -68,7 +68,7 @@ func (s *Server) sendMulti(w http.ResponseWriter, r *http.Request, p *config.Pri
 	status, out := http.StatusBadRequest, &Error{Code: "invalid_argument", Message: "no channel was accepted; see channels"}
 	for _, cr := range res.Channels {
 		if cr.Error != nil && cr.Error.Code == "unavailable" {
-			status, out = http.StatusServiceUnavailable, &Error{Code: "unavailable", Message: "the send could not be queued right now; retry later"}
+			status, out = http.StatusServiceUnavailable, &Error{Code: "unavailable", Message: cr.Error.Message}
 		}
 	}
 	if len(res.Channels) == 1 {

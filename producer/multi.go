@@ -195,6 +195,10 @@ func toError(err error, inputRoot string) *Error {
 		return &Error{Code: inv.Code, Field: field, Message: inv.Message}
 	}
 	if errors.Is(err, ErrUnavailable) {
+		var ue *UnavailableError
+		if errors.As(err, &ue) {
+			return &Error{Code: "unavailable", Message: ue.Message()}
+		}
 		return &Error{Code: "unavailable", Message: "the send could not be queued right now; retry later"}
 	}
 	return &Error{Code: "internal", Message: "internal error"}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -224,7 +223,7 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 	if err != nil {
 		p.log.Error("log entry not written; send refused", zap.String("workspace", ws), zap.Error(err))
 		p.metrics.unavailable.Inc()
-		return nil, fmt.Errorf("%w: log store: %v", ErrUnavailable, err)
+		return nil, &UnavailableError{Dependency: DependencyLogStore, Err: err}
 	}
 	if created.Deduplicated {
 		p.metrics.deduplicated.WithLabelValues(channel).Inc()
@@ -255,7 +254,7 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 			// The reconciler republishes entries left pending.
 			p.log.Error("could not mark entry failed after publish failure", zap.String("message_id", created.ID), zap.Error(terr))
 		}
-		return nil, fmt.Errorf("%w: queue: %v", ErrUnavailable, err)
+		return nil, &UnavailableError{Dependency: DependencyQueue, Err: err}
 	}
 	p.metrics.accepted.WithLabelValues(channel, via).Inc()
 	return &Sent{Channel: channel, MessageID: created.ID, Status: logstore.StatusPending, Deduplicated: created.Existed}, nil

@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,7 +39,7 @@ func (p *Producer) Reprocess(ctx context.Context, ws, id string) (*Sent, error) 
 		}); terr != nil {
 			p.log.Error("could not mark entry failed after reprocess publish failure", zap.String("message_id", id), zap.Error(terr))
 		}
-		return nil, fmt.Errorf("%w: queue: %v", ErrUnavailable, err)
+		return nil, &UnavailableError{Dependency: DependencyQueue, Err: err}
 	}
 	p.metrics.accepted.WithLabelValues(e.Type, ViaReprocess).Inc()
 	return &Sent{Channel: e.Type, MessageID: id, Status: logstore.StatusReprocessing}, nil

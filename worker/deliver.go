@@ -200,12 +200,14 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, j *job.Job, log 
 }
 
 // recordWithRetry records an attempt, retrying while Redis is unreachable
-// for up to half of AckWait (keeping the message with InProgress), because
-// recording the outcome of a send that happened beats sending again.
+// for up to RecordRetryFor (default 1 minute), because recording the
+// outcome of a send that happened beats sending it again. The message is
+// kept meanwhile: InProgress restarts its AckWait at every try. It gives up
+// early when the worker's grace period ends (ctx).
 func (w *Worker) recordWithRetry(ctx context.Context, msg jetstream.Msg, j *job.Job, a logstore.Attempt, outcome logstore.Outcome, b logstore.Backoff) (logstore.AttemptResult, error) {
-	deadline := time.Now().Add(w.cfg.AckWait / 2)
+	deadline := time.Now().Add(w.cfg.RecordRetryFor)
 	wait := 50 * time.Millisecond
-	rctx := context.WithoutCancel(ctx)
+	rctx := context.WithoutCancel(ctx) // a write under way is never cut
 	for {
 		cctx, cancel := context.WithTimeout(rctx, 3*time.Second)
 		r, err := w.cfg.Store.RecordAttempt(cctx, j.Workspace, j.ID, j.Generation, a, outcome, j.Retries+1, b)
@@ -213,12 +215,12 @@ func (w *Worker) recordWithRetry(ctx context.Context, msg jetstream.Msg, j *job.
 		if err == nil {
 			return r, nil
 		}
-		if time.Now().Add(wait).After(deadline) {
+		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			return r, fmt.Errorf("record attempt: %w", err)
 		}
 		_ = msg.InProgress()
-		time.Sleep(wait)
-		wait = min(2*wait, 2*time.Second)
+		sleepCtx(ctx, wait)
+		wait = min(2*wait, 2*time.Second, w.cfg.AckWait/3)
 	}
 }
 

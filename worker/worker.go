@@ -53,6 +53,11 @@ type Config struct {
 	BreakerFailures         int
 	BreakerOpenFor          time.Duration
 	BreakerHalfOpenRequests int
+	// RecordRetryFor is how long a worker keeps retrying to record the
+	// outcome of an attempt while Redis is unreachable, holding the
+	// message, before it hands it back (and the message is sent again).
+	// Default 1 minute.
+	RecordRetryFor time.Duration
 	// LagInterval is how often consumer lag is read for metrics and the
 	// stall watchdog. Default 5s.
 	LagInterval time.Duration
@@ -94,6 +99,7 @@ func New(cfg Config) (*Worker, error) {
 	cfg.BreakerOpenFor = cmp.Or(cfg.BreakerOpenFor, 30*time.Second)
 	cfg.BreakerHalfOpenRequests = cmp.Or(cfg.BreakerHalfOpenRequests, 1)
 	cfg.LagInterval = cmp.Or(cfg.LagInterval, 5*time.Second)
+	cfg.RecordRetryFor = cmp.Or(cfg.RecordRetryFor, time.Minute)
 	log := cmp.Or(cfg.Logger, zap.NewNop()).Named("worker")
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
