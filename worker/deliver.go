@@ -11,6 +11,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
+	"github.com/heraldhq/herald/internal/ids"
 	"github.com/heraldhq/herald/internal/job"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/worker/channel"
@@ -28,19 +29,29 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 		return
 	}
 	log := w.log.With(zap.String("workspace", j.Workspace), zap.String("message_id", j.ID), zap.String("channel", ch))
-	delivered := uint64(1)
+	delivered, late := uint64(1), false
 	if meta, err := msg.Metadata(); err == nil {
 		delivered = meta.NumDelivered
 		if w.clock.Now().Sub(meta.Timestamp) > w.cfg.AckWait/2 {
 			_ = msg.InProgress() // waited in the pull buffer; restart AckWait
+		}
+		// A job stored long after its message was made may be one the
+		// producer gave up on (publish timed out over a partitioned link:
+		// the caller got 503 and the entry says failed, nothing sent), its
+		// bytes arriving late. Message ids carry their creation time.
+		if made, ok := ids.Time(j.ID); ok && meta.Timestamp.Sub(made) > w.cfg.LateJob {
+			late = true
 		}
 	}
 
 	// A redelivery may follow a delivery whose outcome was recorded but
 	// whose ack was lost (or a worker that died after sending): check the
 	// entry first, so the receiver never gets a message twice for that.
+	// So does any delivery shortly after a reconnection to JetStream,
+	// whose server may have lost the record of earlier deliveries, and a
+	// late job (above; reprocessed messages, whose ids are old, included).
 	var settled map[string]bool
-	if delivered > 1 || msg.Headers().Get(job.HeaderRepublished) != "" {
+	if delivered > 1 || late || msg.Headers().Get(job.HeaderRepublished) != "" || w.verifying() {
 		e, err := w.cfg.Store.Get(ctx, j.Workspace, j.ID)
 		switch {
 		case errors.Is(err, logstore.ErrNotFound), errors.Is(err, logstore.ErrRetentionExpired):

@@ -313,6 +313,22 @@ func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers ma
 		return err
 	}
 	a.worker = w
+	// After a disconnection the server may have restarted and forgotten
+	// deliveries: the worker verifies entries from the moment the link
+	// drops until a while after it is back (worker.VerifyDeliveriesFor).
+	logDisconnect, logReconnect := a.nc.Opts.DisconnectedErrCB, a.nc.Opts.ReconnectedCB
+	a.nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
+		w.VerifyDeliveriesFor(w.VerifyWindow())
+		if logDisconnect != nil {
+			logDisconnect(c, err)
+		}
+	})
+	a.nc.SetReconnectHandler(func(c *nats.Conn) {
+		w.VerifyDeliveriesFor(w.VerifyWindow())
+		if logReconnect != nil {
+			logReconnect(c)
+		}
+	})
 	return nil
 }
 

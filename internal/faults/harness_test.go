@@ -168,6 +168,8 @@ type envOptions struct {
 	// yaml tweaks the config (delivery, breaker settings).
 	delivery string
 	breaker  string
+	// producerNATS, when set, is the NATS URL the producer uses (a proxy).
+	producerNATS func(natsURL string) string
 }
 
 func startEnv(t *testing.T, o envOptions) *env {
@@ -227,7 +229,11 @@ workspaces:
 
 	pport := testutil.FreePort(t)
 	e.prodURL = "http://127.0.0.1:" + strconv.Itoa(pport)
-	e.producer = newProc(t, e.dir, "producer", heraldBin, []string{"producer", "--config", e.cfgPath}, e.heraldEnv(pport))
+	penv := e.heraldEnv(pport)
+	if o.producerNATS != nil {
+		penv = append(penv, config.EnvNATSURL+"="+o.producerNATS(e.natsURL))
+	}
+	e.producer = newProc(t, e.dir, "producer", heraldBin, []string{"producer", "--config", e.cfgPath}, penv)
 	e.producer.start()
 	e.waitReady(e.prodURL, e.producer)
 	for i := range o.workers {

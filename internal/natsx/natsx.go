@@ -129,6 +129,11 @@ func Connect(url string, ns *server.Server, name string, log *zap.Logger) (*nats
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.PingInterval(10 * time.Second),
+		// No buffering while reconnecting: a publish during an outage fails
+		// at once instead of waiting in the client and reaching the stream
+		// after the producer gave up on it (the send answered 503 and its
+		// entry marked failed, yet the job delivered later).
+		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
