@@ -11,7 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/ids"
-		"github.com/heraldhq/herald/logstore"
+	"github.com/heraldhq/herald/logstore"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -34,4 +34,3 @@ func (e *UnavailableError) Message() string {
 	}
 	return "the delivery queue (NATS JetStream) is unreachable: the send was not accepted and nothing will be sent (its log entry is marked failed with UNAVAILABLE); retry later"
 }
-

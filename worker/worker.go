@@ -84,9 +84,9 @@ type Worker struct {
 	// first, first deliveries included (VerifyDeliveriesFor).
 	verifyUntil atomic.Int64
 	cancel      context.CancelFunc // cancels fetching
-	abort    context.CancelFunc // cancels in-flight deliveries
-	inflight sync.WaitGroup
-	loops    sync.WaitGroup
+	abort       context.CancelFunc // cancels in-flight deliveries
+	inflight    sync.WaitGroup
+	loops       sync.WaitGroup
 }
 
 // ConsumerName is the durable consumer of a channel, shared by every worker
