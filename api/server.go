@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/promx"
+	"github.com/heraldhq/herald/internal/reqid"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
 )
@@ -130,6 +132,7 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 	s.mux.HandleFunc(pattern, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r, scope)
 		if err == nil {
+			addLogFields(r.Context(), zap.String("workspace", p.Workspace), zap.String("key", p.KeyName))
 			if wait, ok := s.limits.allow(p, s.clock.Now()); !ok {
 				err = rateLimited(p, wait)
 			}
@@ -168,27 +171,66 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.HandlerFunc {
 			id = newUUID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		info := &requestInfo{}
+		ctx := reqid.With(context.WithValue(r.Context(), requestInfoKey{}, info), id)
+		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h(rec, r)
 		d := time.Since(start)
 		s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 		s.latency.WithLabelValues(route).Observe(d.Seconds())
 		if route != "/healthz" && route != "/readyz" && route != "/metrics" {
-			s.log.Info("request", zap.String("request_id", id), zap.String("method", r.Method),
-				zap.String("route", route), zap.Int("status", rec.status), zap.Duration("duration", d))
+			fields := []zap.Field{zap.String("request_id", id), zap.String("method", r.Method),
+				zap.String("route", route), zap.Int("status", rec.status), zap.Duration("duration", d)}
+			if pid := r.PathValue("id"); pid != "" && !info.has("message_id") {
+				fields = append(fields, zap.String("message_id", pid))
+			}
+			if sid := r.PathValue("send_id"); sid != "" {
+				fields = append(fields, zap.String("send_id", sid))
+			}
+			s.log.Info("request", append(fields, info.fields()...)...)
 		}
 	}
 }
 
+// requestInfo collects what a handler learns that the request's log line
+// should carry (the message ids a send made, its workspace).
+type requestInfo struct {
+	mu sync.Mutex
+	f  []zap.Field
+}
+
+type requestInfoKey struct{}
+
+// addLogFields adds fields to the request's log line.
+func addLogFields(ctx context.Context, f ...zap.Field) {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		info.mu.Lock()
+		info.f = append(info.f, f...)
+		info.mu.Unlock()
+	}
+}
+
+func (i *requestInfo) fields() []zap.Field {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.f
+}
+
+func (i *requestInfo) has(key string) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, f := range i.f {
+		if f.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._\-]{8,64}$`)
 
-type requestIDKey struct{}
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func requestID(ctx context.Context) string { return reqid.From(ctx) }
 
 func newUUID() string {
 	var b [16]byte

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/ids"
 	"github.com/heraldhq/herald/internal/job"
+	"github.com/heraldhq/herald/internal/reqid"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/worker/channel"
 )
@@ -28,7 +29,7 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 		_ = msg.TermWithReason("undecodable job")
 		return
 	}
-	log := w.log.With(zap.String("workspace", j.Workspace), zap.String("message_id", j.ID), zap.String("channel", ch))
+	log := w.log.With(zap.String("workspace", j.Workspace), zap.String("message_id", j.ID), zap.String("channel", ch), reqid.FieldOf(j.RequestID))
 	delivered, late := uint64(1), false
 	if meta, err := msg.Metadata(); err == nil {
 		delivered = meta.NumDelivered
@@ -197,6 +198,9 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, j *job.Job, log 
 	case r.Status == logstore.StatusSent:
 		w.metrics.attempts.WithLabelValues(j.Channel, provider, "sent").Inc()
 		w.metrics.delivered.WithLabelValues(j.Channel, logstore.StatusSent).Inc()
+		if ce := log.Check(zap.DebugLevel, "delivered"); ce != nil {
+			ce.Write(zap.String("provider", provider), zap.Int("attempt", r.GenerationAttempts), zap.Duration("duration", elapsed))
+		}
 		_ = msg.Ack()
 	case r.Status == logstore.StatusFailed:
 		w.metrics.attempts.WithLabelValues(j.Channel, provider, "failed").Inc()
