@@ -7,11 +7,16 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/testutil"
 )
 
 // report prints what a scenario measured.
@@ -287,4 +292,59 @@ func TestRedisDownOnSendProcesses(t *testing.T) {
 	after := resp["messageId"].(string)
 	waitFor(t, 30*time.Second, "the send after the outage to be delivered", func() bool { return e.rc.count(after) == 1 })
 	waitFor(t, 30*time.Second, "no entry left pending", func() bool { return e.total("pending") == 0 })
+}
+
+// Keys on real processes: a key removed from the file stops working when
+// the producer gets SIGHUP, and a new one works, without a restart; a
+// second producer running with --watch-config picks up a file change by
+// itself (a ConfigMap mounted in Kubernetes, where nothing sends SIGHUP).
+func TestKeyRotationOnRunningProcesses(t *testing.T) {
+	e := startEnv(t, envOptions{workers: 1})
+	const newKey = "hk_fault_suite_rotated_key_00000000000000"
+	send := func(url, key string) int {
+		req, err := http.NewRequest("POST", url+"/v1/notifications/callback/send",
+			strings.NewReader(`{"product":"shop","env":"prd","notification":"orders:confirmation","input":{"body":{}}}`))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := e.client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusAccepted, send(e.prodURL, apiKey))
+	require.Equal(t, http.StatusUnauthorized, send(e.prodURL, newKey))
+
+	// A second producer watching the file.
+	port := testutil.FreePort(t)
+	watcher := newProc(t, e.dir, "producer-watch", heraldBin, []string{"producer", "--config", e.cfgPath, "--watch-config", "200ms"}, e.heraldEnv(port))
+	watcher.start()
+	wURL := "http://127.0.0.1:" + strconv.Itoa(port)
+	e.waitReady(wURL, watcher)
+
+	e.writeConfig(config.HashKey(newKey)) // the old key removed, a new one added
+	waitFor(t, 10*time.Second, "the watching producer to reload", func() bool {
+		return send(wURL, apiKey) == http.StatusUnauthorized
+	})
+	require.Equal(t, http.StatusAccepted, send(wURL, newKey))
+	require.True(t, watcher.logContains("config reloaded"))
+
+	// The first producer has not reloaded yet: SIGHUP does it.
+	require.Equal(t, http.StatusAccepted, send(e.prodURL, apiKey))
+	e.producer.signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "SIGHUP's reload", func() bool {
+		return send(e.prodURL, apiKey) == http.StatusUnauthorized
+	})
+	require.Equal(t, http.StatusAccepted, send(e.prodURL, newKey))
+
+	// A broken file is refused; the running keys stay.
+	require.NoError(t, os.WriteFile(e.cfgPath, []byte("workspaces: [ {id: acme, keys: [ {name: x} ] } ]\n"), 0o600))
+	e.producer.signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the refusal to be logged", func() bool {
+		return e.producer.logContains("config reload refused")
+	})
+	require.Equal(t, http.StatusAccepted, send(e.prodURL, newKey))
+	waitFor(t, 10*time.Second, "the watcher to refuse it too", func() bool {
+		return watcher.logContains("config reload refused")
+	})
+	require.Equal(t, http.StatusAccepted, send(wURL, newKey))
 }

@@ -125,6 +125,15 @@ func (p *proc) kill() {
 	}
 }
 
+// signal sends sig to the running process.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
 func (p *proc) printTail(n int) {
 	data, err := os.ReadFile(p.logf)
 	if err != nil {
@@ -161,6 +170,7 @@ type env struct {
 	cfgPath  string
 	client   *http.Client
 	nworkers int
+	opts     envOptions
 }
 
 type envOptions struct {
@@ -170,11 +180,46 @@ type envOptions struct {
 	breaker  string
 	// producerNATS, when set, is the NATS URL the producer uses (a proxy).
 	producerNATS func(natsURL string) string
+	// producerArgs are appended to the producer's command line.
+	producerArgs []string
+}
+
+// writeConfig (re)writes the suite's config file with these API keys.
+func (e *env) writeConfig(keyHashes ...string) {
+	e.t.Helper()
+	tmp := e.cfgPath + ".tmp"
+	require.NoError(e.t, os.WriteFile(tmp, []byte(e.configYAML(e.opts.delivery, e.opts.breaker, keyHashes...)), 0o600))
+	require.NoError(e.t, os.Rename(tmp, e.cfgPath)) // atomic, as a ConfigMap update
+}
+
+// configYAML is the suite's config file.
+func (e *env) configYAML(delivery, breaker string, keyHashes ...string) string {
+	keys := ""
+	for i, h := range keyHashes {
+		keys += fmt.Sprintf("      - { name: key%d, sha256: %q, scopes: [notifications:send, notifications:read, notifications:reprocess] }\n", i, h)
+	}
+	return fmt.Sprintf(`
+log: { level: info, format: json }
+nats: { ack_wait: 5s }
+delivery: %s
+breaker: %s
+workspaces:
+  - id: acme
+    keys:
+%s    products:
+      - tag: shop
+        envs: [prd]
+        notifications:
+          - tag: orders
+            messages:
+              - tag: confirmation
+                callback: { url: "%s/hook", secret_env: HOOK_SECRET }
+`, delivery, breaker, keys, e.rc.url)
 }
 
 func startEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), nworkers: o.workers,
+	e := &env{t: t, dir: t.TempDir(), nworkers: o.workers, opts: o,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	e.rc = startReceiver(t)
 
@@ -199,33 +244,15 @@ func startEnv(t *testing.T, o envOptions) *env {
 		"--store-dir", filepath.Join(e.dir, "nats")}, nil)
 	e.startNATS()
 
-	delivery := o.delivery
-	if delivery == "" {
-		delivery = "{ retries: 10, backoff_initial: 100ms, backoff_max: 1s, timeout: 2s, concurrency: 32, reconcile_after: 15s }"
+	if o.delivery == "" {
+		o.delivery = "{ retries: 10, backoff_initial: 100ms, backoff_max: 1s, timeout: 2s, concurrency: 32, reconcile_after: 15s }"
 	}
-	breaker := o.breaker
-	if breaker == "" {
-		breaker = "{ failures: 20, open_for: 2s }"
+	if o.breaker == "" {
+		o.breaker = "{ failures: 20, open_for: 2s }"
 	}
+	e.opts = o
 	e.cfgPath = filepath.Join(e.dir, "herald.yaml")
-	require.NoError(t, os.WriteFile(e.cfgPath, []byte(fmt.Sprintf(`
-log: { level: info, format: json }
-nats: { ack_wait: 5s }
-delivery: %s
-breaker: %s
-workspaces:
-  - id: acme
-    keys:
-      - { name: suite, sha256: %q, scopes: [notifications:send, notifications:read, notifications:reprocess] }
-    products:
-      - tag: shop
-        envs: [prd]
-        notifications:
-          - tag: orders
-            messages:
-              - tag: confirmation
-                callback: { url: "%s/hook", secret_env: HOOK_SECRET }
-`, delivery, breaker, config.HashKey(apiKey), e.rc.url)), 0o600))
+	e.writeConfig(config.HashKey(apiKey))
 
 	pport := testutil.FreePort(t)
 	e.prodURL = "http://127.0.0.1:" + strconv.Itoa(pport)
@@ -233,7 +260,7 @@ workspaces:
 	if o.producerNATS != nil {
 		penv = append(penv, config.EnvNATSURL+"="+o.producerNATS(e.natsURL))
 	}
-	e.producer = newProc(t, e.dir, "producer", heraldBin, []string{"producer", "--config", e.cfgPath}, penv)
+	e.producer = newProc(t, e.dir, "producer", heraldBin, append([]string{"producer", "--config", e.cfgPath}, o.producerArgs...), penv)
 	e.producer.start()
 	e.waitReady(e.prodURL, e.producer)
 	for i := range o.workers {
