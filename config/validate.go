@@ -78,9 +78,9 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 		ps.add("redis_url", "%v (want redis://host:port/db, rediss://, unix://, or for a cluster redis+cluster://h1:p1,h2:p2 or redis://h1:p1,redis://h2:p2)", err)
 	}
 	if c.PprofAddr != "" {
-		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+		if _, port, err := net.SplitHostPort(c.PprofAddr); err != nil {
 			ps.add("pprof_addr", "want host:port, e.g. 127.0.0.1:6060 (%v)", err)
-		} else if c.PprofAddr == c.HTTPAddr {
+		} else if c.PprofAddr == c.HTTPAddr && port != "0" {
 			ps.add("pprof_addr", "must differ from http_addr: profiles are never served on the API address")
 		}
 	}
