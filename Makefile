@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 
-.PHONY: all setup build run test test-short race vet fmt lint fuzz bench clean
+.PHONY: all setup build run test test-faults test-short race vet fmt lint fuzz bench clean
 
 all: build
 
@@ -25,6 +25,11 @@ run: setup build
 ## test: the whole suite with the race detector, against real redis-server and NATS
 test: setup vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## test-faults: the fault suite with real processes (herald producer and workers,
+## redis-server, `herald dev nats`): kill -9, restarts, a failing receiver; a few minutes
+test-faults: setup
+	HERALD_FAULT_SUITE=1 $(GO) test -count=1 -v -timeout 20m ./internal/faults/
 
 test-short:
 	$(GO) test -count=1 ./...

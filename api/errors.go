@@ -23,6 +23,8 @@ type Error struct {
 type apiError struct {
 	status int
 	body   Error
+	// retryAfter, when set, is sent as the Retry-After header.
+	retryAfter string
 }
 
 func (e *apiError) Error() string { return e.body.Message }
@@ -69,8 +71,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.status >= 500 {
 		s.log.Error("request failed", zap.String("request_id", requestID(r.Context())), zap.Int("status", ae.status), zap.Error(err))
 	}
-	if ae.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if ae.status == http.StatusServiceUnavailable && ae.retryAfter == "" {
+		ae.retryAfter = "1"
+	}
+	if ae.retryAfter != "" {
+		w.Header().Set("Retry-After", ae.retryAfter)
 	}
 	writeJSON(w, ae.status, map[string]Error{"error": ae.body})
 }

@@ -2,6 +2,9 @@ package api
 
 import (
 	"net/http"
+	"sort"
+
+	"go.uber.org/zap"
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/producer"
@@ -29,6 +32,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, p *config.Principa
 	if err != nil {
 		return err
 	}
+	addLogFields(r.Context(), zap.String("message_id", sent.MessageID), zap.Bool("deduplicated", sent.Deduplicated))
 	status := http.StatusAccepted
 	if sent.Deduplicated {
 		status = http.StatusOK
@@ -53,7 +57,21 @@ func (s *Server) sendMulti(w http.ResponseWriter, r *http.Request, p *config.Pri
 	if err != nil {
 		return err
 	}
+	addLogFields(r.Context(), multiLogFields(res)...)
 	status, out := producer.MultiStatus(res)
 	writeJSON(w, status, out)
 	return nil
+}
+
+// multiLogFields are the process id and the message id of each accepted
+// channel, for the request's log line.
+func multiLogFields(res *producer.MultiResult) []zap.Field {
+	var ids []string
+	for ch, cr := range res.Channels {
+		if cr.MessageID != "" {
+			ids = append(ids, ch+":"+cr.MessageID)
+		}
+	}
+	sort.Strings(ids)
+	return []zap.Field{zap.String("process_id", res.ProcessID), zap.Strings("message_ids", ids)}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/promx"
+	"github.com/heraldhq/herald/internal/reqid"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
 	"github.com/heraldhq/herald/scheduler"
@@ -44,6 +46,10 @@ type Config struct {
 	Registerer   prometheus.Registerer
 	Logger       *zap.Logger
 	Clock        clock.Clock
+	// OpsOnly serves only /healthz, /readyz and /metrics: the HTTP
+	// listener of roles without the API (worker, scheduler), for probes
+	// and scraping.
+	OpsOnly bool
 }
 
 // Server is the HTTP API.
@@ -59,6 +65,7 @@ type Server struct {
 	// routeList is every "METHOD /pattern" served, for the OpenAPI test.
 	routeList   []string
 	openapiJSON []byte
+	limits   limiters
 }
 
 // New returns the API server.
@@ -93,6 +100,10 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) SetDraining() { s.draining.Store(true) }
 
 func (s *Server) routes() {
+	if s.cfg.OpsOnly {
+		s.opsRoutes()
+		return
+	}
 	s.handle("POST /v1/notifications/send", config.ScopeSend, s.sendMulti)
 	s.handle("POST /v1/notifications/{channel}/send", config.ScopeSend, s.send)
 	s.handle("POST /v1/notifications/dispatch", config.ScopeJobsWrite, s.dispatch)
@@ -114,6 +125,11 @@ func (s *Server) routes() {
 	s.handle("POST /v1/messages/{id}/reprocess", config.ScopeReprocess, s.reprocess)
 	s.handle("POST /v1/messages/reprocess", config.ScopeReprocess, s.reprocessBulk)
 	s.handleOpen("GET /openapi.json", s.openapi)
+	s.opsRoutes()
+}
+
+// opsRoutes are the unauthenticated operations endpoints every role serves.
+func (s *Server) opsRoutes() {
 	s.handleOpen("GET /healthz", s.healthz)
 	s.handleOpen("GET /readyz", s.readyz)
 	if s.cfg.Gatherer != nil {
@@ -138,11 +154,21 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 	s.mux.HandleFunc(pattern, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r, scope)
 		if err == nil {
+			addLogFields(r.Context(), zap.String("workspace", p.Workspace), zap.String("key", p.KeyName))
+			if wait, ok := s.limits.allow(p, s.clock.Now()); !ok {
+				err = rateLimited(p, wait)
+			}
+		}
+		if err == nil {
 			err = h(w, r, p)
 		}
 		if err != nil {
-			if ae := toAPIError(err); ae.status == http.StatusUnauthorized {
+			ae := toAPIError(err)
+			if ae.status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+			}
+			if ae.retryAfter != "" {
+				w.Header().Set("Retry-After", ae.retryAfter)
 			}
 			if strings.HasPrefix(route, "/v1/send-logs") {
 				writeSendLogError(w, err) // the send-logs envelope: {"ok": false, "error": ...}
@@ -168,27 +194,66 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.HandlerFunc {
 			id = newUUID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		info := &requestInfo{}
+		ctx := reqid.With(context.WithValue(r.Context(), requestInfoKey{}, info), id)
+		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h(rec, r)
 		d := time.Since(start)
 		s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 		s.latency.WithLabelValues(route).Observe(d.Seconds())
 		if route != "/healthz" && route != "/readyz" && route != "/metrics" {
-			s.log.Info("request", zap.String("request_id", id), zap.String("method", r.Method),
-				zap.String("route", route), zap.Int("status", rec.status), zap.Duration("duration", d))
+			fields := []zap.Field{zap.String("request_id", id), zap.String("method", r.Method),
+				zap.String("route", route), zap.Int("status", rec.status), zap.Duration("duration", d)}
+			if pid := r.PathValue("id"); pid != "" && !info.has("message_id") {
+				fields = append(fields, zap.String("message_id", pid))
+			}
+			if sid := r.PathValue("send_id"); sid != "" {
+				fields = append(fields, zap.String("send_id", sid))
+			}
+			s.log.Info("request", append(fields, info.fields()...)...)
 		}
 	}
 }
 
+// requestInfo collects what a handler learns that the request's log line
+// should carry (the message ids a send made, its workspace).
+type requestInfo struct {
+	mu sync.Mutex
+	f  []zap.Field
+}
+
+type requestInfoKey struct{}
+
+// addLogFields adds fields to the request's log line.
+func addLogFields(ctx context.Context, f ...zap.Field) {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		info.mu.Lock()
+		info.f = append(info.f, f...)
+		info.mu.Unlock()
+	}
+}
+
+func (i *requestInfo) fields() []zap.Field {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.f
+}
+
+func (i *requestInfo) has(key string) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, f := range i.f {
+		if f.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._\-]{8,64}$`)
 
-type requestIDKey struct{}
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func requestID(ctx context.Context) string { return reqid.From(ctx) }
 
 func newUUID() string {
 	var b [16]byte

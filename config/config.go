@@ -33,6 +33,10 @@ type Config struct {
 	// within it answers the first message. A workspace may set its own.
 	// Default 24h.
 	CacheWindow Duration `yaml:"cache_window"`
+	// PprofAddr, when set, serves net/http/pprof on this separate address
+	// (HERALD_PPROF_ADDR), e.g. 127.0.0.1:6060. Default empty: off. Keep it
+	// on loopback or a private port: profiles reveal internals.
+	PprofAddr string `yaml:"pprof_addr"`
 
 	Log      LogConfig      `yaml:"log"`
 	NATS     NATSConfig     `yaml:"nats"`
@@ -150,6 +154,18 @@ type Key struct {
 	Name   string   `yaml:"name"`
 	SHA256 string   `yaml:"sha256"`
 	Scopes []string `yaml:"scopes"`
+	// RateLimit, when set, caps this key's requests (each API process
+	// counts its own). Default: unlimited.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket: PerSecond requests a second on average,
+// bursts of up to Burst. Over it, requests answer 429 rate_limited with
+// Retry-After.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second"`
+	// Burst defaults to PerSecond rounded up (at least 1).
+	Burst int `yaml:"burst"`
 }
 
 // Product is one application of a workspace.

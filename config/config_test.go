@@ -323,3 +323,48 @@ workspaces:
 	}
 	require.NotContains(t, err.Error(), strings.Repeat("k", 32), "secrets never appear in problems")
 }
+
+// Process settings of issue 9: redis_url forms (a cluster included),
+// pprof_addr, and the problems of each, never echoing a password.
+func TestRedisURLPprofAndRateLimits(t *testing.T) {
+	for _, u := range []string{
+		"redis://127.0.0.1:6379/0", "rediss://:pw@r:6380/1", "unix:///run/redis.sock",
+		"redis+cluster://a:7000,b:7000,c:7000", "redis://a:7000,redis://b:7000",
+	} {
+		_, err := config.Parse(nil, env(map[string]string{"HERALD_REDIS_URL": u}))
+		require.NoError(t, err, u)
+	}
+	_, err := config.Parse(nil, env(map[string]string{"HERALD_REDIS_URL": "redis+cluster://:s3cret@a:7000,b:7000/2"}))
+	require.ErrorContains(t, err, "redis_url: a Redis Cluster has no database number")
+	require.NotContains(t, err.Error(), "s3cret")
+	_, err = config.Parse(nil, env(map[string]string{"HERALD_REDIS_URL": "http://x"}))
+	require.ErrorContains(t, err, "redis_url: unknown scheme")
+
+	c, err := config.Parse([]byte("pprof_addr: 127.0.0.1:6060\n"), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:6060", c.PprofAddr)
+	c, err = config.Parse(nil, env(map[string]string{"HERALD_PPROF_ADDR": "127.0.0.1:6061"}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:6061", c.PprofAddr)
+	_, err = config.Parse([]byte("pprof_addr: nope\n"), env(nil))
+	require.ErrorContains(t, err, "pprof_addr: want host:port")
+	_, err = config.Parse([]byte("http_addr: \":8080\"\npprof_addr: \":8080\"\n"), env(nil))
+	require.ErrorContains(t, err, "pprof_addr: must differ from http_addr")
+
+	key := func(extra string) string {
+		return "workspaces:\n  - id: acme\n    keys:\n      - { name: k, sha256: \"" + config.HashKey("hk_k") + "\", scopes: [notifications:send]" + extra + " }\n"
+	}
+	c, err = config.Parse([]byte(key(", rate_limit: { per_second: 2.5 }")), env(nil))
+	require.NoError(t, err)
+	p, ok := c.Authenticate("hk_k")
+	require.True(t, ok)
+	require.Equal(t, &config.RateLimit{PerSecond: 2.5, Burst: 3}, p.RateLimit(), "burst defaults to per_second rounded up")
+	require.Equal(t, config.HashKey("hk_k"), p.KeyID())
+	c, err = config.Parse([]byte(key("")), env(nil))
+	require.NoError(t, err)
+	p, _ = c.Authenticate("hk_k")
+	require.Nil(t, p.RateLimit())
+	_, err = config.Parse([]byte(key(", rate_limit: { per_second: -1, burst: -2 }")), env(nil))
+	require.ErrorContains(t, err, "workspaces[0].keys[0].rate_limit.per_second: must be positive")
+	require.ErrorContains(t, err, "workspaces[0].keys[0].rate_limit.burst: must not be negative")
+}

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"cmp"
 	"encoding/hex"
+	"math"
 	"strings"
 )
 
@@ -19,6 +21,7 @@ type indexedKey struct {
 	workspace string
 	name      string
 	scopes    []string
+	limit     *RateLimit
 }
 
 func buildIndex(c *Config) *index {
@@ -35,7 +38,13 @@ func buildIndex(c *Config) *index {
 			var h [32]byte
 			b, _ := hex.DecodeString(strings.ToLower(k.SHA256)) // validated
 			copy(h[:], b)
-			ix.keys[h] = indexedKey{hash: h, workspace: ws.ID, name: k.Name, scopes: k.Scopes}
+			var limit *RateLimit
+			if k.RateLimit != nil {
+				l := *k.RateLimit
+				l.Burst = cmp.Or(l.Burst, max(1, int(math.Ceil(l.PerSecond))))
+				limit = &l
+			}
+			ix.keys[h] = indexedKey{hash: h, workspace: ws.ID, name: k.Name, scopes: k.Scopes, limit: limit}
 		}
 		ix.products[ws.ID] = map[string]*Product{}
 		ix.messages[ws.ID] = map[string]map[string]*Message{}

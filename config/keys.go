@@ -78,7 +78,16 @@ type Principal struct {
 	Workspace string
 	KeyName   string
 	scopes    []string
+	keyID     string
+	limit     *RateLimit
 }
+
+// KeyID identifies the key that authenticated (the hex of its SHA-256,
+// safe to show: it is what the config holds). A rotated key has a new id.
+func (p *Principal) KeyID() string { return p.keyID }
+
+// RateLimit is the key's rate limit, nil when unlimited; Burst is filled.
+func (p *Principal) RateLimit() *RateLimit { return p.limit }
 
 // Can reports whether the caller holds scope.
 func (p *Principal) Can(scope string) bool { return slices.Contains(p.scopes, scope) }
@@ -98,5 +107,5 @@ func (c *Config) Authenticate(key string) (*Principal, bool) {
 	if !ok || subtle.ConstantTimeCompare(sum[:], k.hash[:]) != 1 {
 		return nil, false
 	}
-	return &Principal{Workspace: k.workspace, KeyName: k.name, scopes: k.scopes}, true
+	return &Principal{Workspace: k.workspace, KeyName: k.name, scopes: k.scopes, keyID: hex.EncodeToString(k.hash[:]), limit: k.limit}, true
 }

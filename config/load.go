@@ -47,6 +47,7 @@ const (
 	EnvBootstrapWorkspace = "HERALD_BOOTSTRAP_WORKSPACE"
 	EnvBootstrapKey       = "HERALD_BOOTSTRAP_KEY"
 	EnvAllowPrivate       = "HERALD_ALLOW_PRIVATE_NETWORKS"
+	EnvPprofAddr          = "HERALD_PPROF_ADDR"
 )
 
 // Load reads the YAML file at path (empty path: no file, defaults only),
@@ -109,6 +110,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvDataDir); v != "" {
 		c.DataDir = v
+	}
+	if v := getenv(EnvPprofAddr); v != "" {
+		c.PprofAddr = v
 	}
 	if v := getenv(EnvAllowPrivate); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/redisx"
 )
 
 // Problem is one thing wrong with a configuration, at a path such as
@@ -71,8 +73,16 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		ps.add("http_addr", "want host:port, e.g. :8080 (%v)", err)
 	}
-	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-		ps.add("redis_url", "want redis://host:port/db, rediss:// or unix://")
+	if _, err := redisx.Parse(c.RedisURL); err != nil {
+		// The error never repeats the URL: it may hold a password.
+		ps.add("redis_url", "%v (want redis://host:port/db, rediss://, unix://, or for a cluster redis+cluster://h1:p1,h2:p2 or redis://h1:p1,redis://h2:p2)", err)
+	}
+	if c.PprofAddr != "" {
+		if _, port, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			ps.add("pprof_addr", "want host:port, e.g. 127.0.0.1:6060 (%v)", err)
+		} else if c.PprofAddr == c.HTTPAddr && port != "0" {
+			ps.add("pprof_addr", "must differ from http_addr: profiles are never served on the API address")
+		}
 	}
 	if c.NATSURL != "" {
 		for _, s := range strings.Split(c.NATSURL, ",") {
@@ -160,6 +170,7 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	}
 
 	seenWS := map[string]bool{}
+	seenKey := map[string]string{} // sha256 -> path of its first use
 	for i := range c.Workspaces {
 		ws := &c.Workspaces[i]
 		wp := fmt.Sprintf("workspaces[%d]", i)
@@ -174,6 +185,15 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 			ps.add(wp+".cache_window", "must be at least 1s")
 		}
 		c.validateKeys(&ps, wp, ws)
+		for j, k := range ws.Keys {
+			kp := fmt.Sprintf("%s.keys[%d]", wp, j)
+			h := strings.ToLower(k.SHA256)
+			if first, ok := seenKey[h]; ok && hexRe.MatchString(k.SHA256) {
+				ps.add(kp+".sha256", "the same key is already configured at %s: a key belongs to one workspace", first)
+			} else {
+				seenKey[h] = kp
+			}
+		}
 		c.validateProviders(&ps, wp, ws, getenv)
 		seenP := map[string]bool{}
 		for j := range ws.Products {
@@ -248,6 +268,14 @@ func (c *Config) validateKeys(ps *problems, wp string, ws *Workspace) {
 		for s, scope := range k.Scopes {
 			if !slices.Contains(AllScopes, scope) {
 				ps.add(fmt.Sprintf("%s.scopes[%d]", kp, s), "unknown scope %q (known: %s)", scope, strings.Join(AllScopes, ", "))
+			}
+		}
+		if rl := k.RateLimit; rl != nil {
+			if rl.PerSecond <= 0 {
+				ps.add(kp+".rate_limit.per_second", "must be positive (leave rate_limit out for no limit)")
+			}
+			if rl.Burst < 0 {
+				ps.add(kp+".rate_limit.burst", "must not be negative")
 			}
 		}
 	}

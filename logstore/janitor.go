@@ -5,8 +5,12 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"go.uber.org/zap"
 )
@@ -66,13 +70,12 @@ func (s *Store) Trim(ctx context.Context, ws string) (Trimmed, error) {
 
 func (s *Store) deleteSegment(ctx context.Context, ws string, seg int64) (int, error) {
 	keys := []string{s.keys.records(ws, seg)}
-	iter := s.rdb.Scan(ctx, 0, s.keys.bitmapPattern(ws, seg), 500).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	found, err := s.scan(ctx, s.keys.bitmapPattern(ws, seg))
+	if err != nil {
 		return 0, fmt.Errorf("logstore: trim scan: %w", err)
 	}
+	keys = append(keys, found...)
+	// One workspace's keys share a hash slot, so one DEL is valid on a cluster.
 	n, err := s.rdb.Del(ctx, keys...).Result()
 	if err != nil {
 		return 0, fmt.Errorf("logstore: trim delete: %w", err)
@@ -87,9 +90,12 @@ func (s *Store) trimSortedSets(ctx context.Context, ws string, low int64) (int, 
 		return 0, nil
 	}
 	n := 0
-	iter := s.rdb.Scan(ctx, 0, s.keys.base(ws)+"z:*", 500).Iterator()
-	for iter.Next(ctx) {
-		removed, err := s.rdb.ZRemRangeByScore(ctx, iter.Val(), "-inf", "("+strconv.FormatInt(low, 10)).Result()
+	sets, err := s.scan(ctx, s.keys.base(ws)+"z:*")
+	if err != nil {
+		return n, fmt.Errorf("logstore: trim scan: %w", err)
+	}
+	for _, key := range sets {
+		removed, err := s.rdb.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(low, 10)).Result()
 		if err != nil {
 			return n, fmt.Errorf("logstore: trim sets: %w", err)
 		}
@@ -97,10 +103,38 @@ func (s *Store) trimSortedSets(ctx context.Context, ws string, low int64) (int, 
 			n++
 		}
 	}
-	if err := iter.Err(); err != nil {
-		return n, fmt.Errorf("logstore: trim scan: %w", err)
-	}
 	return n, nil
+}
+
+// scan lists the keys matching pattern. SCAN walks one server's keyspace,
+// so on a Redis Cluster it runs on every master (a workspace's keys live
+// on the master of its hash slot, which may move during a resharding).
+func (s *Store) scan(ctx context.Context, pattern string) ([]string, error) {
+	one := func(ctx context.Context, c redis.Cmdable) ([]string, error) {
+		var out []string
+		iter := c.Scan(ctx, 0, pattern, 500).Iterator()
+		for iter.Next(ctx) {
+			out = append(out, iter.Val())
+		}
+		return out, iter.Err()
+	}
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return one(ctx, s.rdb)
+	}
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		keys, err := one(ctx, c)
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
+		return err
+	})
+	slices.Sort(out)
+	return slices.Compact(out), err
 }
 
 // Janitor runs Trim for every workspace on an interval. Replicas share the

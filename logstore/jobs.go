@@ -115,8 +115,11 @@ func (s *Store) CreateJob(ctx context.Context, nj *NewJob) (id string, deduplica
 	if !nj.EndDate.IsZero() {
 		end = nj.EndDate.UnixMilli()
 	}
-	res, err := jobCreateScript.Run(ctx, s.rdb,
-		[]string{s.keys.job(nj.Workspace, nj.ID), s.keys.jobsDue(nj.Workspace), cacheKey},
+	keys := []string{s.keys.job(nj.Workspace, nj.ID), s.keys.jobsDue(nj.Workspace)}
+	if cacheKey != "" {
+		keys = append(keys, cacheKey) // absent, never "": an empty key is another Cluster slot
+	}
+	res, err := jobCreateScript.Run(ctx, s.rdb, keys,
 		s.keys.base(nj.Workspace), nj.ID, s.clock.Now().UnixMilli(), cmp.Or(nj.CacheWindow, 24*time.Hour).Milliseconds(),
 		nj.Next.UnixMilli(), nj.Limit, end, []byte(nj.Schedule), []byte(nj.Send)).Slice()
 	if err != nil {

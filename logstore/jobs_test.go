@@ -10,7 +10,6 @@ import (
 
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/ids"
-	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/logstore"
 )
 
@@ -303,7 +302,7 @@ func TestJobsListByStatusWithCursor(t *testing.T) {
 }
 
 func TestClaimAcrossWorkspacesReportsFull(t *testing.T) {
-	r := testutil.StartRedis(t)
+	r := startRedis(t)
 	rdb := r.Client
 	clk := clock.NewFake(t0)
 	s := logstore.New(rdb, logstore.Config{Clock: clk})

@@ -11,7 +11,6 @@ import (
 
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/ids"
-	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/logstore"
 )
 
@@ -19,7 +18,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newStore(t *testing.T) (*logstore.Store, *clock.Fake) {
 	t.Helper()
-	r := testutil.StartRedis(t)
+	r := startRedis(t)
 	clk := clock.NewFake(t0)
 	return logstore.New(r.Client, logstore.Config{Clock: clk, Retention: 30 * 24 * time.Hour, AttemptsCap: 5, SegmentSize: 64}), clk
 }
@@ -364,7 +363,7 @@ func TestQueryRetentionWindow(t *testing.T) {
 }
 
 func TestTrimReclaimsExpiredSegments(t *testing.T) {
-	r := testutil.StartRedis(t)
+	r := startRedis(t)
 	clk := clock.NewFake(t0)
 	s := logstore.New(r.Client, logstore.Config{Clock: clk, Retention: 30 * 24 * time.Hour, SegmentSize: 64})
 	ctx := context.Background()
@@ -383,7 +382,7 @@ func TestTrimReclaimsExpiredSegments(t *testing.T) {
 		require.NoError(t, err)
 		return p.Total
 	}
-	keysBefore, err := r.Client.DBSize(ctx).Result()
+	keysBefore, err := r.DBSize(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, 50, count(logstore.Query{}), "expired entries are never counted")
 	require.EqualValues(t, 50, count(logstore.Query{CampaignID: "job_long"}))
@@ -392,7 +391,7 @@ func TestTrimReclaimsExpiredSegments(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 150, tr.Low)
 	require.Equal(t, 2, tr.Segments, "segments 0 and 1 (seq 0-127) are wholly expired; 2 is shared")
-	keysAfter, err := r.Client.DBSize(ctx).Result()
+	keysAfter, err := r.DBSize(ctx)
 	require.NoError(t, err)
 	require.Less(t, keysAfter, keysBefore)
 	n, err := r.Client.ZCard(ctx, "herald:{acme}:z:camp:job_long").Result()
@@ -411,7 +410,7 @@ func TestTrimReclaimsExpiredSegments(t *testing.T) {
 }
 
 func TestJanitorTrimsOnInterval(t *testing.T) {
-	r := testutil.StartRedis(t)
+	r := startRedis(t)
 	clk := clock.NewFake(t0)
 	s := logstore.New(r.Client, logstore.Config{Clock: clk, Retention: 24 * time.Hour, SegmentSize: 64})
 	ctx := context.Background()

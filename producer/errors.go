@@ -17,7 +17,12 @@ func Describe(err error) (e Error, status int, ok bool) {
 	case errors.As(err, &unauth):
 		return Error{Code: "unauthenticated", Field: unauth.Field, Message: unauth.Message}, http.StatusUnauthorized, true
 	case errors.Is(err, ErrUnavailable):
-		return Error{Code: "unavailable", Message: "the send could not be queued right now; retry later"}, http.StatusServiceUnavailable, true
+		msg := "the send could not be queued right now; retry later"
+		var ue *UnavailableError
+		if errors.As(err, &ue) {
+			msg = ue.Message()
+		}
+		return Error{Code: "unavailable", Message: msg}, http.StatusServiceUnavailable, true
 	}
 	return Error{}, 0, false
 }

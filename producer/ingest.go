@@ -186,7 +186,7 @@ func MultiStatus(res *MultiResult) (int, any) {
 	status, out := http.StatusBadRequest, &Error{Code: "invalid_argument", Message: "no channel was accepted; see channels"}
 	for _, cr := range res.Channels {
 		if cr.Error != nil && cr.Error.Code == "unavailable" {
-			status, out = http.StatusServiceUnavailable, &Error{Code: "unavailable", Message: "the send could not be queued right now; retry later"}
+			status, out = http.StatusServiceUnavailable, &Error{Code: "unavailable", Message: cr.Error.Message}
 		}
 	}
 	if len(res.Channels) == 1 && status == http.StatusBadRequest {

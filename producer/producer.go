@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/internal/ids"
 	"github.com/heraldhq/herald/internal/job"
 	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/reqid"
 	"github.com/heraldhq/herald/logstore"
 )
 
@@ -233,9 +233,9 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 	}
 	created, err := p.cfg.Store.Create(ctx, ne)
 	if err != nil {
-		p.log.Error("log entry not written; send refused", zap.String("workspace", ws), zap.Error(err))
+		p.log.Error("log entry not written; send refused", reqid.Field(ctx), zap.String("workspace", ws), zap.Error(err))
 		p.metrics.unavailable.Inc()
-		return nil, fmt.Errorf("%w: log store: %v", ErrUnavailable, err)
+		return nil, &UnavailableError{Dependency: DependencyLogStore, Err: err}
 	}
 	if created.Deduplicated {
 		p.metrics.deduplicated.WithLabelValues(channel).Inc()
@@ -250,12 +250,12 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 		return &Sent{Channel: channel, MessageID: created.ID, Status: created.Status, Deduplicated: true}, nil
 	}
 	j := &job.Job{Workspace: ws, ID: created.ID, Channel: channel, Product: req.Product, Env: req.Env,
-		Notification: req.Notification, Retries: r.retries, Input: req.Input}
+		Notification: req.Notification, Retries: r.retries, Input: req.Input, RequestID: reqid.From(ctx)}
 	// A job for an entry that already existed may have been published by
 	// its first maker: JetStream's duplicate window drops a second copy,
 	// and the republished mark makes the worker check the entry first.
 	if err := p.publish(ctx, j, created.Existed); err != nil {
-		p.log.Error("publish failed; entry marked failed", zap.String("workspace", ws), zap.String("message_id", created.ID), zap.Error(err))
+		p.log.Error("publish failed; entry marked failed", reqid.Field(ctx), zap.String("workspace", ws), zap.String("message_id", created.ID), zap.Error(err))
 		p.metrics.unavailable.Inc()
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -264,9 +264,9 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 			ErrorCode: "UNAVAILABLE", Error: "the delivery queue was unavailable; nothing was sent", ReleaseCache: cacheKey,
 		}); terr != nil {
 			// The reconciler republishes entries left pending.
-			p.log.Error("could not mark entry failed after publish failure", zap.String("message_id", created.ID), zap.Error(terr))
+			p.log.Error("could not mark entry failed after publish failure", reqid.Field(ctx), zap.String("message_id", created.ID), zap.Error(terr))
 		}
-		return nil, fmt.Errorf("%w: queue: %v", ErrUnavailable, err)
+		return nil, &UnavailableError{Dependency: DependencyQueue, Err: err}
 	}
 	p.metrics.accepted.WithLabelValues(channel, via).Inc()
 	return &Sent{Channel: channel, MessageID: created.ID, Status: logstore.StatusPending, Deduplicated: created.Existed}, nil

@@ -2,12 +2,12 @@ package producer
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/heraldhq/herald/internal/job"
+	"github.com/heraldhq/herald/internal/reqid"
 	"github.com/heraldhq/herald/logstore"
 )
 
@@ -29,7 +29,7 @@ func (p *Producer) Reprocess(ctx context.Context, ws, id string) (*Sent, error) 
 		return nil, err
 	}
 	j := &job.Job{Workspace: ws, ID: id, Channel: e.Type, Generation: gen, Product: e.ProductTag, Env: e.Env,
-		Notification: e.Notification, Retries: e.Retries, Input: e.Input}
+		Notification: e.Notification, Retries: e.Retries, Input: e.Input, RequestID: reqid.From(ctx)}
 	if err := p.publish(ctx, j, false); err != nil {
 		p.metrics.unavailable.Inc()
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -38,9 +38,9 @@ func (p *Producer) Reprocess(ctx context.Context, ws, id string) (*Sent, error) 
 			To: logstore.StatusFailed, From: []string{logstore.StatusReprocessing}, Generation: &gen,
 			SetError: true, ErrorCode: "UNAVAILABLE", Error: "reprocessing could not be queued; nothing was sent",
 		}); terr != nil {
-			p.log.Error("could not mark entry failed after reprocess publish failure", zap.String("message_id", id), zap.Error(terr))
+			p.log.Error("could not mark entry failed after reprocess publish failure", reqid.Field(ctx), zap.String("message_id", id), zap.Error(terr))
 		}
-		return nil, fmt.Errorf("%w: queue: %v", ErrUnavailable, err)
+		return nil, &UnavailableError{Dependency: DependencyQueue, Err: err}
 	}
 	p.metrics.accepted.WithLabelValues(e.Type, ViaReprocess).Inc()
 	return &Sent{Channel: e.Type, MessageID: id, Status: logstore.StatusReprocessing}, nil

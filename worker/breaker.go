@@ -20,14 +20,46 @@ type breakers struct {
 
 	mu sync.Mutex
 	m  map[string]*gobreaker.CircuitBreaker[channel.Result]
+	// noted holds, per breaker, the messages already marked CIRCUIT_OPEN
+	// since it last closed: a message handed back again and again while
+	// the endpoint stays down (open, failed half-open probes, open again)
+	// is written to Redis once, not at every pass.
+	noted map[string]map[string]struct{}
 }
 
+// maxNoted bounds the messages remembered per open breaker; past it the
+// note is simply written again.
+const maxNoted = 100_000
+
 func newBreakers(cfg Config, m *metrics, log *zap.Logger) *breakers {
-	return &breakers{cfg: cfg, metrics: m, log: log, m: map[string]*gobreaker.CircuitBreaker[channel.Result]{}}
+	return &breakers{cfg: cfg, metrics: m, log: log, m: map[string]*gobreaker.CircuitBreaker[channel.Result]{},
+		noted: map[string]map[string]struct{}{}}
+}
+
+func breakerKey(ws, ch, endpoint string) string { return ws + "|" + ch + "|" + endpoint }
+
+// firstNote reports whether message id has not been marked CIRCUIT_OPEN
+// since the breaker of (ws, ch, endpoint) opened, and remembers it.
+func (b *breakers) firstNote(ws, ch, endpoint, id string) bool {
+	key := breakerKey(ws, ch, endpoint)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ids := b.noted[key]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		b.noted[key] = ids
+	}
+	if _, ok := ids[id]; ok {
+		return false
+	}
+	if len(ids) < maxNoted {
+		ids[id] = struct{}{}
+	}
+	return true
 }
 
 func (b *breakers) get(ws, ch, endpoint string) *gobreaker.CircuitBreaker[channel.Result] {
-	key := ws + "|" + ch + "|" + endpoint
+	key := breakerKey(ws, ch, endpoint)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if cb, ok := b.m[key]; ok {
@@ -46,6 +78,13 @@ func (b *breakers) get(ws, ch, endpoint string) *gobreaker.CircuitBreaker[channe
 			return errors.Is(err, context.Canceled)
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
+			if to == gobreaker.StateClosed {
+				// The outage is over: a later one notes its messages again.
+				// (Called under gobreaker's lock, never under b.mu.)
+				b.mu.Lock()
+				delete(b.noted, key)
+				b.mu.Unlock()
+			}
 			b.metrics.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(to))
 			b.metrics.breakerTransitions.WithLabelValues(ch, to.String()).Inc()
 			b.log.Warn("circuit breaker changed state", zap.String("workspace", ws), zap.String("channel", ch),

@@ -11,7 +11,9 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
+	"github.com/heraldhq/herald/internal/ids"
 	"github.com/heraldhq/herald/internal/job"
+	"github.com/heraldhq/herald/internal/reqid"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/worker/channel"
 )
@@ -27,20 +29,30 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 		_ = msg.TermWithReason("undecodable job")
 		return
 	}
-	log := w.log.With(zap.String("workspace", j.Workspace), zap.String("message_id", j.ID), zap.String("channel", ch))
-	delivered := uint64(1)
+	log := w.log.With(zap.String("workspace", j.Workspace), zap.String("message_id", j.ID), zap.String("channel", ch), reqid.FieldOf(j.RequestID))
+	delivered, late := uint64(1), false
 	if meta, err := msg.Metadata(); err == nil {
 		delivered = meta.NumDelivered
 		if w.clock.Now().Sub(meta.Timestamp) > w.cfg.AckWait/2 {
 			_ = msg.InProgress() // waited in the pull buffer; restart AckWait
+		}
+		// A job stored long after its message was made may be one the
+		// producer gave up on (publish timed out over a partitioned link:
+		// the caller got 503 and the entry says failed, nothing sent), its
+		// bytes arriving late. Message ids carry their creation time.
+		if made, ok := ids.Time(j.ID); ok && meta.Timestamp.Sub(made) > w.cfg.LateJob {
+			late = true
 		}
 	}
 
 	// A redelivery may follow a delivery whose outcome was recorded but
 	// whose ack was lost (or a worker that died after sending): check the
 	// entry first, so the receiver never gets a message twice for that.
+	// So does any delivery shortly after a reconnection to JetStream,
+	// whose server may have lost the record of earlier deliveries, and a
+	// late job (above; reprocessed messages, whose ids are old, included).
 	var settled map[string]bool
-	if delivered > 1 || msg.Headers().Get(job.HeaderRepublished) != "" {
+	if delivered > 1 || late || msg.Headers().Get(job.HeaderRepublished) != "" || w.verifying() {
 		e, err := w.cfg.Store.Get(ctx, j.Workspace, j.ID)
 		switch {
 		case errors.Is(err, logstore.ErrNotFound), errors.Is(err, logstore.ErrRetentionExpired):
@@ -186,6 +198,9 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, j *job.Job, log 
 	case r.Status == logstore.StatusSent:
 		w.metrics.attempts.WithLabelValues(j.Channel, provider, "sent").Inc()
 		w.metrics.delivered.WithLabelValues(j.Channel, logstore.StatusSent).Inc()
+		if ce := log.Check(zap.DebugLevel, "delivered"); ce != nil {
+			ce.Write(zap.String("provider", provider), zap.Int("attempt", r.GenerationAttempts), zap.Duration("duration", elapsed))
+		}
 		_ = msg.Ack()
 	case r.Status == logstore.StatusFailed:
 		w.metrics.attempts.WithLabelValues(j.Channel, provider, "failed").Inc()
@@ -200,12 +215,14 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, j *job.Job, log 
 }
 
 // recordWithRetry records an attempt, retrying while Redis is unreachable
-// for up to half of AckWait (keeping the message with InProgress), because
-// recording the outcome of a send that happened beats sending again.
+// for up to RecordRetryFor (default 1 minute), because recording the
+// outcome of a send that happened beats sending it again. The message is
+// kept meanwhile: InProgress restarts its AckWait at every try. It gives up
+// early when the worker's grace period ends (ctx).
 func (w *Worker) recordWithRetry(ctx context.Context, msg jetstream.Msg, j *job.Job, a logstore.Attempt, outcome logstore.Outcome, b logstore.Backoff) (logstore.AttemptResult, error) {
-	deadline := time.Now().Add(w.cfg.AckWait / 2)
+	deadline := time.Now().Add(w.cfg.RecordRetryFor)
 	wait := 50 * time.Millisecond
-	rctx := context.WithoutCancel(ctx)
+	rctx := context.WithoutCancel(ctx) // a write under way is never cut
 	for {
 		cctx, cancel := context.WithTimeout(rctx, 3*time.Second)
 		r, err := w.cfg.Store.RecordAttempt(cctx, j.Workspace, j.ID, j.Generation, a, outcome, j.Retries+1, b)
@@ -213,19 +230,26 @@ func (w *Worker) recordWithRetry(ctx context.Context, msg jetstream.Msg, j *job.
 		if err == nil {
 			return r, nil
 		}
-		if time.Now().Add(wait).After(deadline) {
+		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			return r, fmt.Errorf("record attempt: %w", err)
 		}
 		_ = msg.InProgress()
-		time.Sleep(wait)
-		wait = min(2*wait, 2*time.Second)
+		sleepCtx(ctx, wait)
+		wait = min(2*wait, 2*time.Second, w.cfg.AckWait/3)
 	}
 }
 
 // circuitOpen hands a job back without an attempt while the endpoint's
-// breaker is open, noting CIRCUIT_OPEN on the entry.
+// breaker is open, noting CIRCUIT_OPEN on the entry (once per message
+// while the breaker stays open: the fault suite saw each waiting message
+// handed back four times in an 8 s outage with open_for 2s).
 func (w *Worker) circuitOpen(ctx context.Context, msg jetstream.Msg, j *job.Job, log *zap.Logger, provider, endpoint string) {
 	w.metrics.attempts.WithLabelValues(j.Channel, provider, "circuit_open").Inc()
+	delay := w.cfg.BreakerOpenFor/2 + w.jittered(w.cfg.BreakerOpenFor/2)
+	if !w.breakers.firstNote(j.Workspace, j.Channel, endpoint, j.ID) {
+		_ = msg.NakWithDelay(delay)
+		return
+	}
 	gen := j.Generation
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
@@ -237,7 +261,7 @@ func (w *Worker) circuitOpen(ctx context.Context, msg jetstream.Msg, j *job.Job,
 	if err != nil && !errors.Is(err, logstore.ErrConflict) {
 		log.Warn("could not note CIRCUIT_OPEN", zap.Error(err))
 	}
-	_ = msg.NakWithDelay(w.cfg.BreakerOpenFor/2 + w.jittered(w.cfg.BreakerOpenFor/2))
+	_ = msg.NakWithDelay(delay)
 }
 
 // jittered returns d scaled by a random factor in [0.5, 1.5).

@@ -53,6 +53,16 @@ type Config struct {
 	BreakerFailures         int
 	BreakerOpenFor          time.Duration
 	BreakerHalfOpenRequests int
+	// LateJob: a job stored in the stream more than LateJob after its
+	// message was created (the time in its id) is checked against its
+	// entry before delivery: the producer may have given up on publishing
+	// it (its publish timeout is 5 s) and answered 503. Default 2s.
+	LateJob time.Duration
+	// RecordRetryFor is how long a worker keeps retrying to record the
+	// outcome of an attempt while Redis is unreachable, holding the
+	// message, before it hands it back (and the message is sent again).
+	// Default 1 minute.
+	RecordRetryFor time.Duration
 	// LagInterval is how often consumer lag is read for metrics and the
 	// stall watchdog. Default 5s.
 	LagInterval time.Duration
@@ -70,10 +80,13 @@ type Worker struct {
 	breakers *breakers
 
 	stopping atomic.Bool
-	cancel   context.CancelFunc // cancels fetching
-	abort    context.CancelFunc // cancels in-flight deliveries
-	inflight sync.WaitGroup
-	loops    sync.WaitGroup
+	// verifyUntil (unix ns): until then every delivery checks its entry
+	// first, first deliveries included (VerifyDeliveriesFor).
+	verifyUntil atomic.Int64
+	cancel      context.CancelFunc // cancels fetching
+	abort       context.CancelFunc // cancels in-flight deliveries
+	inflight    sync.WaitGroup
+	loops       sync.WaitGroup
 }
 
 // ConsumerName is the durable consumer of a channel, shared by every worker
@@ -94,6 +107,8 @@ func New(cfg Config) (*Worker, error) {
 	cfg.BreakerOpenFor = cmp.Or(cfg.BreakerOpenFor, 30*time.Second)
 	cfg.BreakerHalfOpenRequests = cmp.Or(cfg.BreakerHalfOpenRequests, 1)
 	cfg.LagInterval = cmp.Or(cfg.LagInterval, 5*time.Second)
+	cfg.RecordRetryFor = cmp.Or(cfg.RecordRetryFor, time.Minute)
+	cfg.LateJob = cmp.Or(cfg.LateJob, 2*time.Second)
 	log := cmp.Or(cfg.Logger, zap.NewNop()).Named("worker")
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -103,6 +118,36 @@ func New(cfg Config) (*Worker, error) {
 	w.breakers = newBreakers(cfg, m, log)
 	return w, nil
 }
+
+// VerifyDeliveriesFor makes every delivery of the next d check its log
+// entry before sending, first deliveries included (normally only
+// redeliveries do). A JetStream server that crashed (kill -9, OOM) loses
+// the consumer state it had not written yet, so messages it had already
+// delivered — and the worker sent — come back with NumDelivered 1 after
+// its restart: without the check they are sent twice (the fault suite saw
+// 20-30 per restart at 1,000 messages/s). The app calls this when its
+// NATS connection is re-established. The check is one Redis read per
+// delivery, so it is not on all the time (it cost about a third of the
+// end-to-end throughput in BenchmarkCallbackEndToEnd). A worker that
+// starts after a server crash it did not see (both on a node that died)
+// is not covered: those redeliveries may be sent twice (at least once).
+func (w *Worker) VerifyDeliveriesFor(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := w.verifyUntil.Load()
+		if cur >= until || w.verifyUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// verifying reports whether deliveries check their entry first.
+func (w *Worker) verifying() bool { return time.Now().UnixNano() < w.verifyUntil.Load() }
+
+// VerifyWindow is how long deliveries are verified after a (re)connection:
+// the messages a crashed server forgot are redelivered at once, ahead of
+// the backlog, so two ack waits and a minute cover them.
+func (w *Worker) VerifyWindow() time.Duration { return 2*w.cfg.AckWait + time.Minute }
 
 // Start creates (or updates) the durable consumers and starts consuming.
 // It returns once every consumer exists.

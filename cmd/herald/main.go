@@ -91,6 +91,7 @@ func runServer(args []string, role app.Role, embedded bool, stderr io.Writer) in
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", os.Getenv("HERALD_CONFIG"), "config file (YAML); env HERALD_CONFIG")
+	watch := fs.Duration("watch-config", 0, "reload the config file when its content changes, checking at this interval (e.g. 10s; a mounted ConfigMap); 0: only on SIGHUP")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -122,6 +123,8 @@ func runServer(args []string, role app.Role, embedded bool, stderr io.Writer) in
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	stopWatch := watchConfig(*path, *watch, sigs)
+	defer stopWatch()
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			if err := a.ReloadFile(*path, os.Getenv); err != nil {
@@ -182,6 +185,12 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 }
 
 func runDev(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "nats" {
+		return runDevNATS(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "probe" {
+		return runDevProbe(args[1:], stderr)
+	}
 	if len(args) == 0 || args[0] != "receiver" {
 		fmt.Fprintln(stderr, "usage: herald dev receiver [--addr 127.0.0.1:9099]")
 		return 2

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +30,7 @@ import (
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/natsx"
 	"github.com/heraldhq/herald/internal/netguard"
+	"github.com/heraldhq/herald/internal/redisx"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
 	"github.com/heraldhq/herald/scheduler"
@@ -93,7 +93,7 @@ type App struct {
 	log      *zap.Logger
 	registry *prometheus.Registry
 
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	ns       *server.Server
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -103,6 +103,8 @@ type App struct {
 	api      *api.Server
 	http     *http.Server
 	listener net.Listener
+	pprof    *http.Server
+	pprofL   net.Listener
 
 	scheduler *scheduler.Scheduler
 
@@ -258,12 +260,12 @@ func (a *App) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if a.opts.Role.API {
-		if err := a.startHTTP(cfg); err != nil {
-			return err
-		}
+	// Every role listens on http_addr: the API role serves the API, the
+	// others only /healthz, /readyz and /metrics (probes, scraping).
+	if err := a.startHTTP(cfg, !a.opts.Role.API); err != nil {
+		return err
 	}
-	return nil
+	return a.startPprof(cfg)
 }
 
 // validators check channel input at accept time: everything a delivery
@@ -363,6 +365,22 @@ func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers ma
 		return err
 	}
 	a.worker = w
+	// After a disconnection the server may have restarted and forgotten
+	// deliveries: the worker verifies entries from the moment the link
+	// drops until a while after it is back (worker.VerifyDeliveriesFor).
+	logDisconnect, logReconnect := a.nc.Opts.DisconnectedErrCB, a.nc.Opts.ReconnectedCB
+	a.nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
+		w.VerifyDeliveriesFor(w.VerifyWindow())
+		if logDisconnect != nil {
+			logDisconnect(c, err)
+		}
+	})
+	a.nc.SetReconnectHandler(func(c *nats.Conn) {
+		w.VerifyDeliveriesFor(w.VerifyWindow())
+		if logReconnect != nil {
+			logReconnect(c)
+		}
+	})
 	return nil
 }
 
@@ -375,10 +393,14 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (a *App) startHTTP(cfg *config.Config) error {
+func (a *App) startHTTP(cfg *config.Config, opsOnly bool) error {
+	store := a.store
+	if opsOnly {
+		store = nil
+	}
 	a.api = api.New(api.Config{
-		Config: a.Config, Producer: a.producer, Scheduler: a.scheduler, Store: a.store, MaxBodyBytes: cfg.MaxBodyBytes,
-		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock,
+		Config: a.Config, Producer: a.producer, Scheduler: a.scheduler, Store: store, MaxBodyBytes: cfg.MaxBodyBytes,
+		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock, OpsOnly: opsOnly,
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
 			"nats": func(ctx context.Context) error {
@@ -409,33 +431,32 @@ func (a *App) startHTTP(cfg *config.Config) error {
 			a.log.Error("http server stopped", zap.Error(err))
 		}
 	}()
-	a.log.Info("http listening", zap.String("addr", l.Addr().String()))
+	a.log.Info("http listening", zap.String("addr", l.Addr().String()), zap.Bool("ops_only", opsOnly))
 	return nil
 }
 
 func (a *App) connectRedis(ctx context.Context, cfg *config.Config) error {
-	opt, err := redis.ParseURL(cfg.RedisURL)
+	parsed, err := redisx.Parse(cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("redis url (HERALD_REDIS_URL): %w", err)
 	}
-	opt.PoolSize = cmp.Or(opt.PoolSize, 64)
 	redis.SetLogger(redisLogger{a.log.Named("redis")})
-	a.rdb = redis.NewClient(opt)
+	a.rdb = parsed.NewClient(64)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := a.rdb.Ping(pctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s is unreachable: %w (is redis-server running? set HERALD_REDIS_URL)", redactURL(cfg.RedisURL), err)
+		return fmt.Errorf("redis at %s is unreachable: %w (is redis-server running? set HERALD_REDIS_URL)", redisx.Redacted(cfg.RedisURL), err)
+	}
+	if parsed.IsCluster() {
+		// Every node must answer before the first script runs on it.
+		if err := a.rdb.(*redis.ClusterClient).ForEachShard(pctx, func(ctx context.Context, c *redis.Client) error {
+			return c.Ping(ctx).Err()
+		}); err != nil {
+			return fmt.Errorf("redis cluster at %s: a node is unreachable: %w", redisx.Redacted(cfg.RedisURL), err)
+		}
+		a.log.Info("redis cluster", zap.String("url", redisx.Redacted(cfg.RedisURL)))
 	}
 	return nil
-}
-
-// redactURL hides a password in a URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }
 
 func (a *App) connectNATS(ctx context.Context, cfg *config.Config) error {
@@ -490,6 +511,9 @@ func (a *App) Stop(ctx context.Context) error {
 			if err := a.scheduler.Stop(ctx); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if a.pprof != nil {
+			_ = a.pprof.Close()
 		}
 		if a.worker != nil {
 			if err := a.worker.Stop(ctx); err != nil {

@@ -33,6 +33,9 @@ type Job struct {
 	// Retries after the first attempt.
 	Retries int             `json:"r"`
 	Input   json.RawMessage `json:"in"`
+	// RequestID is the id of the API request that made (or reprocessed)
+	// the message, logged with its deliveries. Empty for other sources.
+	RequestID string `json:"rid,omitempty"`
 }
 
 // MsgID is the JetStream de-duplication id of a job: publishing the same

@@ -3,12 +3,14 @@
 package natsx
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -52,6 +54,14 @@ type EmbeddedConfig struct {
 	// connects as InternalUser.
 	Users  []User
 	Logger *zap.Logger
+	// Name is the server's name, unique in a cluster. Default "herald-embedded".
+	Name string
+	// Cluster, when ClusterListen is set, joins the server to a NATS
+	// cluster of that name: ClusterListen is host:port for routes from
+	// the other nodes and Routes their route URLs (nats://host:port).
+	Cluster       string
+	ClusterListen string
+	Routes        []string
 }
 
 // User is an ingest user of the embedded server.
@@ -75,13 +85,31 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		return nil, fmt.Errorf("nats listen %q: bad port", cfg.Listen)
 	}
 	opts := &server.Options{
-		ServerName: "herald-embedded",
+		ServerName: cmp.Or(cfg.Name, "herald-embedded"),
 		Host:       host,
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
+	}
+	if cfg.ClusterListen != "" {
+		ch, cp, err := net.SplitHostPort(cfg.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("nats cluster listen %q: %w", cfg.ClusterListen, err)
+		}
+		cport, err := strconv.Atoi(cp)
+		if err != nil {
+			return nil, fmt.Errorf("nats cluster listen %q: bad port", cfg.ClusterListen)
+		}
+		opts.Cluster = server.ClusterOpts{Name: cmp.Or(cfg.Cluster, "herald"), Host: ch, Port: cport}
+		for _, r := range cfg.Routes {
+			u, err := url.Parse(r)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("nats route %q: want nats://host:port", r)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
 	}
 	if cfg.SyncInterval == "always" {
 		opts.SyncAlways = true
@@ -139,6 +167,11 @@ func Connect(url string, ns *server.Server, name string, log *zap.Logger) (*nats
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.PingInterval(10 * time.Second),
+		// No buffering while reconnecting: a publish during an outage fails
+		// at once instead of waiting in the client and reaching the stream
+		// after the producer gave up on it (the send answered 503 and its
+		// entry marked failed, yet the job delivered later).
+		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -175,8 +208,12 @@ type StreamConfig struct {
 }
 
 // EnsureStreams creates or updates Herald's streams idempotently; every
-// role calls it at start, so any of them can come up first.
+// role calls it at start, so any of them can come up first. A change of
+// nats.stream_replicas is applied to an existing stream (JetStream moves
+// the data to the new peers); when the servers cannot host that many
+// replicas the error says so and names the setting.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	replicas := max(cfg.Replicas, 1)
 	for _, sc := range []jetstream.StreamConfig{
 		{
 			Name:        StreamSend,
@@ -184,7 +221,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			Subjects:    []string{SendSubjects},
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
-			Replicas:    max(cfg.Replicas, 1),
+			Replicas:    replicas,
 			Duplicates:  cfg.DuplicateWindow,
 			Discard:     jetstream.DiscardOld,
 		},
@@ -194,11 +231,23 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			Subjects:    []string{DispatchSubject},
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
-			Replicas:    max(cfg.Replicas, 1),
+			Replicas:    replicas,
 			Duplicates:  cfg.DuplicateWindow,
 		},
 	} {
+		had := 0
+		if s, err := js.Stream(ctx, sc.Name); err == nil {
+			had = s.CachedInfo().Config.Replicas
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			switch {
+			case had > 0 && had != replicas:
+				return fmt.Errorf("stream %s: changing replicas from %d to %d (nats.stream_replicas) was refused: %w; "+
+					"a stream can have at most as many replicas as the cluster has JetStream servers, and a single server only 1", sc.Name, had, replicas, err)
+			case replicas > 1:
+				return fmt.Errorf("stream %s with %d replicas (nats.stream_replicas): %w; "+
+					"this needs a NATS cluster with at least %d JetStream servers (a single server supports only 1)", sc.Name, replicas, err, replicas)
+			}
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}

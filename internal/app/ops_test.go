@@ -1,0 +1,50 @@
+package app_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/internal/app"
+	"github.com/heraldhq/herald/internal/apptest"
+)
+
+// A worker (any role without the API) serves /healthz, /readyz and
+// /metrics on http_addr, and nothing else; pprof, when pprof_addr is set,
+// is on its own listener and never on the API's.
+func TestOpsEndpointsAndPprof(t *testing.T) {
+	rc := apptest.NewReceiver(t)
+	yaml := apptest.Config(rc.URL) + "pprof_addr: \"127.0.0.1:0\"\n"
+	prod := apptest.Start(t, apptest.Options{YAML: yaml, Role: app.RoleProducer})
+	w := apptest.Start(t, apptest.Options{YAML: apptest.Config(rc.URL), Role: app.RoleWorker, Redis: prod.Redis,
+		Env: map[string]string{"HERALD_NATS_URL": prod.App.NATSURL()}, AppOpts: func(o *app.Options) { o.Embedded = false }})
+	require.NotEmpty(t, w.URL, "the worker listens")
+	require.Equal(t, http.StatusOK, w.Do("GET", "/healthz", "", nil).Status)
+	require.Equal(t, http.StatusOK, w.Do("GET", "/readyz", "", nil).Status)
+	prod.WaitStatus(prod.SendCallback("OPS-1", nil), "sent", 10*time.Second)
+	m := w.Do("GET", "/metrics", "", nil)
+	require.Equal(t, http.StatusOK, m.Status)
+	require.Contains(t, string(m.Body), `herald_worker_delivered_total{channel="callback",status="sent"} 1`)
+	r := w.Do("GET", "/v1/messages", apptest.KeyAcme, nil)
+	require.Equal(t, http.StatusNotFound, r.Status, "no API on a worker")
+	r = w.Do("POST", "/v1/notifications/callback/send", apptest.KeyAcme, `{}`)
+	require.Equal(t, http.StatusNotFound, r.Status)
+
+	require.Empty(t, w.App.PprofAddr(), "off by default")
+	addr := prod.App.PprofAddr()
+	require.NotEmpty(t, addr)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, err = http.Get("http://" + addr + "/debug/pprof/heap")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	r = prod.Do("GET", "/debug/pprof/", "", nil)
+	require.Equal(t, http.StatusNotFound, r.Status, "never on the API address")
+	require.False(t, strings.Contains(string(r.Body), "goroutine"))
+}
