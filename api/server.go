@@ -65,7 +65,7 @@ type Server struct {
 	// routeList is every "METHOD /pattern" served, for the OpenAPI test.
 	routeList   []string
 	openapiJSON []byte
-	limits   limiters
+	limits      limiters
 }
 
 // New returns the API server.
