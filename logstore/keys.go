@@ -45,9 +45,12 @@ func (k keys) entry(ws, id string) string { return k.base(ws) + "m:" + id }
 
 func (k keys) attempts(ws, id string) string { return k.base(ws) + "a:" + id }
 
-func (k keys) cache(ws, tag string) string {
+func (k keys) cache(ws, tag string) string { return k.base(ws) + k.cacheSuffix(tag) }
+
+// cacheSuffix is the cache key relative to the workspace base.
+func (k keys) cacheSuffix(tag string) string {
 	sum := sha256.Sum256([]byte(tag))
-	return k.base(ws) + "c:" + hex.EncodeToString(sum[:16])
+	return "c:" + hex.EncodeToString(sum[:16])
 }
 
 func (k keys) records(ws string, seg int64) string {

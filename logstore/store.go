@@ -182,70 +182,88 @@ func (s *Store) Create(ctx context.Context, e *NewEntry) (Created, error) {
 	return s.creates.do(ctx, e)
 }
 
-// CreateMany is Create for many entries in one pipelined round trip. The
-// result and error of each entry are at its index.
+// CreateMany is Create for many entries: one script call per workspace,
+// all in one pipelined round trip. The result and error of each entry are
+// at its index.
 func (s *Store) CreateMany(ctx context.Context, es []*NewEntry) ([]Created, []error) {
 	out, errs := make([]Created, len(es)), make([]error, len(es))
-	calls := make([]scriptCall, 0, len(es))
-	idx := make([]int, 0, len(es))
+	groups := map[string][]int{}
+	var order []string
+	var calls []scriptCall
 	for i, e := range es {
-		c, err := s.createCall(e)
-		if err != nil {
-			errs[i] = err
+		if len(e.ID) != idLen {
+			errs[i] = fmt.Errorf("logstore: id %q is not a ULID", e.ID)
 			continue
 		}
-		calls = append(calls, c)
-		idx = append(idx, i)
+		if _, ok := groups[e.Workspace]; !ok {
+			order = append(order, e.Workspace)
+		}
+		groups[e.Workspace] = append(groups[e.Workspace], i)
 	}
-	cmds := s.pipeline(ctx, createScript, calls)
-	for j, cmd := range cmds {
-		i := idx[j]
+	for _, ws := range order {
+		args := []any{s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), s.retention.Milliseconds(), int64(0)}
+		for _, i := range groups[ws] {
+			e := es[i]
+			hdr, err := json.Marshal(header{
+				ID: e.ID, PID: e.ProductID, PT: e.ProductTag, Env: e.Env, NT: e.NotificationTag,
+				N: e.Notification, Ty: e.Type, Proc: e.ProcessID, Camp: e.CampaignID,
+				R: e.Retries, Ses: e.Session, Ch: e.Cache,
+			})
+			if err != nil {
+				return out, fill(errs, fmt.Errorf("logstore: encode entry: %w", err))
+			}
+			input := e.Input
+			if len(input) == 0 {
+				input = json.RawMessage("{}")
+			}
+			cache := ""
+			if tag := cmp.Or(e.CacheKey, e.Cache); tag != "" {
+				cache = s.keys.cacheSuffix(tag)
+			}
+			terms := entryTerms(StatusPending, e.Type, e.Env, e.ProductTag, e.ProductID, e.NotificationTag)
+			if e.Head {
+				terms = append(terms, headTerm)
+			}
+			args = append(args, e.ID, hdr, []byte(input), e.ProcessID, e.CampaignID,
+				oneLine(strings.ReplaceAll(e.TriggeredBy, "|", "")), cache, len(terms))
+			for _, t := range terms {
+				args = append(args, t)
+			}
+		}
+		// One cache window per call: the longest asked for in the group.
+		var window time.Duration
+		for _, i := range groups[ws] {
+			window = max(window, cmp.Or(es[i].CacheWindow, 24*time.Hour))
+		}
+		args[4] = window.Milliseconds()
+		calls = append(calls, scriptCall{keys: []string{s.keys.meta(ws)}, args: args})
+	}
+	for g, cmd := range s.pipeline(ctx, createScript, calls) {
+		idx := groups[order[g]]
 		res, err := cmd.Slice()
+		if err == nil && len(res) != 4*len(idx) {
+			err = fmt.Errorf("answer of %d values for %d entries", len(res), len(idx))
+		}
 		if err != nil {
-			errs[i] = fmt.Errorf("logstore: create: %w", err)
+			for _, i := range idx {
+				errs[i] = fmt.Errorf("logstore: create: %w", err)
+			}
 			continue
 		}
-		out[i], errs[i] = s.created(ctx, es[i], res)
+		for k, i := range idx {
+			out[i], errs[i] = s.created(ctx, es[i], res[4*k:4*k+4])
+		}
 	}
 	return out, errs
 }
 
-func (s *Store) createCall(e *NewEntry) (scriptCall, error) {
-	if len(e.ID) != idLen {
-		return scriptCall{}, fmt.Errorf("logstore: id %q is not a ULID", e.ID)
+func fill(errs []error, err error) []error {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
 	}
-	hdr, err := json.Marshal(header{
-		ID: e.ID, PID: e.ProductID, PT: e.ProductTag, Env: e.Env, NT: e.NotificationTag,
-		N: e.Notification, Ty: e.Type, Proc: e.ProcessID, Camp: e.CampaignID,
-		R: e.Retries, Ses: e.Session, Ch: e.Cache,
-	})
-	if err != nil {
-		return scriptCall{}, fmt.Errorf("logstore: encode entry: %w", err)
-	}
-	input := e.Input
-	if len(input) == 0 {
-		input = json.RawMessage("{}")
-	}
-	cacheKey := ""
-	if tag := cmp.Or(e.CacheKey, e.Cache); tag != "" {
-		cacheKey = s.keys.cache(e.Workspace, tag)
-	}
-	args := []any{
-		s.seg, s.keys.base(e.Workspace), e.ID, s.clock.Now().UnixMilli(), s.retention.Milliseconds(),
-		cmp.Or(e.CacheWindow, 24*time.Hour).Milliseconds(), hdr, []byte(input), e.ProcessID, e.CampaignID,
-		oneLine(strings.ReplaceAll(e.TriggeredBy, "|", "")),
-	}
-	for _, t := range entryTerms(StatusPending, e.Type, e.Env, e.ProductTag, e.ProductID, e.NotificationTag) {
-		args = append(args, t)
-	}
-	if e.Head {
-		args = append(args, headTerm)
-	}
-	keys := []string{s.keys.meta(e.Workspace), s.keys.entry(e.Workspace, e.ID)}
-	if cacheKey != "" {
-		keys = append(keys, cacheKey) // absent, never "": an empty key is another Cluster slot
-	}
-	return scriptCall{keys: keys, args: args}, nil
+	return errs
 }
 
 func (s *Store) created(ctx context.Context, e *NewEntry, res []any) (Created, error) {
@@ -354,34 +372,52 @@ func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int
 	return s.attempts.do(ctx, AttemptRecord{Workspace: ws, ID: id, Generation: generation, Attempt: a, Outcome: outcome, MaxAttempts: maxAttempts, Backoff: b})
 }
 
-// RecordAttempts is RecordAttempt for many messages in one pipelined round
-// trip (each still one atomic script); the worker coalesces the outcomes
-// of concurrent deliveries through it.
+// RecordAttempts is RecordAttempt for many messages: one script call per
+// workspace (each record still one atomic step), all in one pipelined
+// round trip; the worker's concurrent deliveries share it.
 func (s *Store) RecordAttempts(ctx context.Context, recs []AttemptRecord) ([]AttemptResult, []error) {
 	out, errs := make([]AttemptResult, len(recs)), make([]error, len(recs))
-	calls := make([]scriptCall, 0, len(recs))
-	idx := make([]int, 0, len(recs))
+	groups := map[string][]int{}
+	var order []string
 	for i, r := range recs {
-		c, err := s.attemptCall(r)
-		if err != nil {
-			errs[i] = err
-			continue
+		if _, ok := groups[r.Workspace]; !ok {
+			order = append(order, r.Workspace)
 		}
-		calls = append(calls, c)
-		idx = append(idx, i)
+		groups[r.Workspace] = append(groups[r.Workspace], i)
 	}
-	for j, cmd := range s.pipeline(ctx, attemptScript, calls) {
+	calls := make([]scriptCall, 0, len(order))
+	for _, ws := range order {
+		args := []any{s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), s.cap}
+		for _, i := range groups[ws] {
+			rec, err := s.attemptArgs(recs[i])
+			if err != nil {
+				return out, fill(errs, err)
+			}
+			args = append(args, rec...)
+		}
+		calls = append(calls, scriptCall{keys: []string{s.keys.meta(ws)}, args: args})
+	}
+	for g, cmd := range s.pipeline(ctx, attemptScript, calls) {
+		idx := groups[order[g]]
 		res, err := cmd.Slice()
+		if err == nil && len(res) != 5*len(idx) {
+			err = fmt.Errorf("answer of %d values for %d records", len(res), len(idx))
+		}
 		if err != nil {
-			errs[idx[j]] = fmt.Errorf("logstore: record attempt: %w", err)
+			for _, i := range idx {
+				errs[i] = fmt.Errorf("logstore: record attempt: %w", err)
+			}
 			continue
 		}
-		out[idx[j]] = attemptResult(res)
+		for k, i := range idx {
+			out[i] = attemptResult(res[5*k : 5*k+5])
+		}
 	}
 	return out, errs
 }
 
-func (s *Store) attemptCall(r AttemptRecord) (scriptCall, error) {
+// attemptArgs are the 11 script arguments of one record.
+func (s *Store) attemptArgs(r AttemptRecord) ([]any, error) {
 	a := r.Attempt
 	if len(a.ResponseBody) > MaxResponseBody {
 		a.ResponseBody = a.ResponseBody[:MaxResponseBody]
@@ -395,31 +431,28 @@ func (s *Store) attemptCall(r AttemptRecord) (scriptCall, error) {
 	a.Generation = r.Generation
 	body, err := json.Marshal(a)
 	if err != nil {
-		return scriptCall{}, fmt.Errorf("logstore: encode attempt: %w", err)
+		return nil, fmt.Errorf("logstore: encode attempt: %w", err)
 	}
 	jitter := r.Backoff.Jitter
 	if jitter <= 0 {
 		jitter = 1
 	}
-	return scriptCall{
-		keys: []string{s.keys.entry(r.Workspace, r.ID), s.keys.attempts(r.Workspace, r.ID)},
-		args: []any{s.seg, s.keys.base(r.Workspace), s.clock.Now().UnixMilli(), r.Generation, string(r.Outcome), r.MaxAttempts,
-			oneLine(a.ErrorCode), oneLine(a.Error), body, s.cap,
-			r.Backoff.Initial.Milliseconds(), r.Backoff.Max.Milliseconds(), jitter, r.Backoff.MinDelay.Milliseconds()},
-	}, nil
+	return []any{r.ID, r.Generation, string(r.Outcome), r.MaxAttempts, oneLine(a.ErrorCode), oneLine(a.Error), body,
+		r.Backoff.Initial.Milliseconds(), r.Backoff.Max.Milliseconds(), jitter, r.Backoff.MinDelay.Milliseconds()}, nil
 }
 
 func attemptResult(res []any) AttemptResult {
+	st := res[1].(string)
 	switch res[0].(string) {
 	case "missing":
 		return AttemptResult{Missing: true}
 	case "stale":
-		return AttemptResult{Stale: true, Status: res[1].(string)}
+		return AttemptResult{Stale: true, Status: st}
 	case "done":
-		return AttemptResult{Status: res[1].(string)}
+		return AttemptResult{Status: st}
 	}
-	return AttemptResult{Status: res[0].(string), Attempts: int(res[1].(int64)),
-		RetryIn: time.Duration(res[2].(int64)) * time.Millisecond, GenerationAttempts: int(res[3].(int64)), Applied: true}
+	return AttemptResult{Status: st, Attempts: int(res[2].(int64)),
+		RetryIn: time.Duration(res[3].(int64)) * time.Millisecond, GenerationAttempts: int(res[4].(int64)), Applied: true}
 }
 
 // Change describes a Transition.

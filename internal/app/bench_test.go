@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime"
@@ -49,6 +50,7 @@ func BenchmarkCallbackEndToEnd(b *testing.B) {
 					failed.Add(1)
 				}
 				if resp != nil {
+					_, _ = io.Copy(io.Discard, resp.Body) // drained, so the connection is reused
 					resp.Body.Close()
 				}
 			}
