@@ -379,6 +379,7 @@ func (a *App) startHTTP(cfg *config.Config) error {
 	a.api = api.New(api.Config{
 		Config: a.Config, Producer: a.producer, Scheduler: a.scheduler, Store: a.store, MaxBodyBytes: cfg.MaxBodyBytes,
 		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock,
+		Breakers: a.breakerStates(),
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
 			"nats": func(ctx context.Context) error {
