@@ -1,7 +1,7 @@
 // detail.js: one message: its fields, a timeline of its status changes,
 // every attempt, its input (credentials hidden), and Reprocess.
 import { call } from './api.js';
-import { h, announce, timeEl, badge, errorBox, redactInput, fmtTime, ago } from './dom.js';
+import { h, set, announce, timeEl, badge, errorBox, redactInput, fmtTime, ago } from './dom.js';
 import { lastSearch } from './explorer.js';
 
 const POLL_MS = 1000;
@@ -50,28 +50,27 @@ export function render(root, ctx, id) {
     }
     if (gone) return;
     error.replaceChildren();
-    show(data.entry, data.attempts);
-    if (polling) {
-      if (SETTLED.includes(data.entry.status)) {
-        polling = false;
-        announce(`Reprocessed: the message is now ${data.entry.status}`);
-      } else if (Date.now() > pollUntil) {
-        polling = false;
-        announce(`Still ${data.entry.status}; stopped waiting. Use Refresh to check again.`);
-      } else {
-        timer = setTimeout(load, POLL_MS);
-      }
+    let said = '';
+    if (polling && SETTLED.includes(data.entry.status)) {
+      polling = false;
+      said = `Reprocessed: the message is now ${data.entry.status}`;
+    } else if (polling && Date.now() > pollUntil) {
+      polling = false;
+      said = `Still ${data.entry.status}; stopped waiting. Use Refresh to check again.`;
     }
+    show(data.entry, data.attempts);
     renderActions(data.entry);
+    if (said) announce(said);
+    if (polling) timer = setTimeout(load, POLL_MS);
   }
 
   function show(m, attempts) {
-    statusLine.replaceChildren(
+    set(statusLine,
       h('span', { class: 'label' }, 'Status '), badge(m.status),
       m.error_code ? h('span', { class: 'err-code' }, ' ', m.error_code) : null,
       m.status === 'pending' && m.next_attempt_at ? h('span', { class: 'muted' }, ` · next attempt ${ago(m.next_attempt_at)}`) : null,
       polling ? h('span', { class: 'muted' }, ' · waiting for the result…') : null);
-    body.replaceChildren(
+    set(body,
       section('Timeline', timeline(m, attempts)),
       section(`Attempts (${attempts.length})`, attemptsTable(attempts)),
       section('Fields', fields(m)),
@@ -140,18 +139,27 @@ function fields(m) {
   return h('dl', { class: 'fields' }, rows.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
 }
 
-const OUTCOME = { sent: 'delivered', retry: 'will retry', failed: 'failed for good' };
+const OUTCOME = { sent: 'delivered', retry: 'retryable failure', failed: 'permanent failure' };
 
 // timeline derives the status changes from the entry and its attempts:
 // created (pending) → each attempt and what it led to → each reprocess
 // (an attempt of a new generation) → the current status.
 export function timeline(m, attempts) {
-  const items = [{ at: m.created_at, status: 'pending', text: `Created via ${m.triggered_by}; queued as pending` }];
+  // triggered_by says "reprocess" once a message was reprocessed.
+  const via = m.reprocess_count === 0 ? ` via ${m.triggered_by}` : '';
+  const items = [{ at: m.created_at, status: 'pending', text: `Created${via}; queued as pending` }];
   let gen = 0;
   let n = 0;
+  let last = null;
+  // A reprocess starts from failed or sent: a generation whose last
+  // attempt was a retryable failure ended failed when its retries ran out.
+  const ended = () => {
+    if (last && last.outcome === 'retry') items.push({ at: last.attempted_at, status: 'failed', text: 'Failed: no retry left' });
+  };
   for (const a of attempts) {
     const g = a.reprocess_generation || 0;
     if (g > gen) {
+      ended();
       items.push({ status: 'reprocessing', text: `Reprocess #${g} requested; status reprocessing` });
       gen = g;
       n = 0;
@@ -161,8 +169,10 @@ export function timeline(m, attempts) {
     const outcome = OUTCOME[a.outcome] || a.outcome || 'recorded';
     const status = a.outcome === 'sent' ? 'sent' : a.outcome === 'failed' ? 'failed' : null;
     items.push({ at: a.attempted_at, status, text: `Attempt ${n}${g ? ` of reprocess #${g}` : ''}: ${answer} in ${a.duration_ms} ms, ${outcome}${a.error ? ` (${a.error})` : ''}` });
+    last = a;
   }
   if (m.reprocess_count > gen) {
+    ended();
     items.push({ status: 'reprocessing', text: `Reprocess #${m.reprocess_count} requested; no attempt yet` });
   }
   const now = { at: m.updated_at, status: m.status, text: `Now ${m.status}`, current: true };
@@ -188,10 +198,16 @@ function attemptsTable(attempts) {
       cell('Response code', a.response_code != null ? String(a.response_code) : h('span', { class: 'muted' }, 'none')),
       cell('Duration', `${a.duration_ms} ms`),
       cell('Error', a.error_code || a.error ? [a.error_code ? h('strong', {}, a.error_code) : null, a.error ? ' ' + a.error : null] : h('span', { class: 'muted' }, '—')),
-      cell('Response body', a.response_body
-        ? h('details', {}, h('summary', {}, `${a.response_content_type || 'body'} · ${a.response_body.length} bytes`), h('pre', {}, a.response_body))
-        : h('span', { class: 'muted' }, 'empty')),
+      cell('Response body', responseBody(a)),
     )))));
+}
+
+// responseBody shows a short body as it is and a long one folded.
+function responseBody(a) {
+  if (!a.response_body) return h('span', { class: 'muted' }, 'empty');
+  const type = h('div', { class: 'muted small' }, `${a.response_content_type || 'unknown type'} · ${a.response_body.length} bytes`);
+  if (a.response_body.length <= 300) return [type, h('pre', { class: 'body' }, a.response_body)];
+  return h('details', {}, h('summary', {}, type.textContent), h('pre', { class: 'body' }, a.response_body));
 }
 
 function inputView(m) {

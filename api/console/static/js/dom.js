@@ -20,6 +20,14 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+// set replaces an element's children, leaving out null, undefined and
+// false (which replaceChildren would write as text).
+export function set(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;

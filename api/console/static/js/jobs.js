@@ -1,7 +1,7 @@
 // jobs.js: dispatch jobs (GET /v1/jobs) with a status filter, cursor
 // paging, and pause / resume / cancel for keys with jobs:write.
 import { call } from './api.js';
-import { h, announce, fmtNum, timeEl, badge, field, select, errorBox, modal, ago } from './dom.js';
+import { h, set, announce, fmtNum, timeEl, badge, field, select, errorBox, modal, ago } from './dom.js';
 
 const JOB_STATUSES = ['queued', 'active', 'paused', 'completed', 'cancelled'];
 
@@ -69,7 +69,7 @@ export function render(root, ctx) {
     const cell = (label, ...c) => h('td', { 'data-label': label }, ...c);
     const tr = h('tr', { id: 'job-' + j.job_id });
     const fill = (j) => {
-      tr.replaceChildren(
+      set(tr,
         cell('Job', h('span', { class: 'mono' }, j.job_id), h('div', { class: 'muted small' }, `${j.product} · ${j.env} · ${j.notification || j.event || ''}`)),
         cell('Status', badge(j.status, 'job'), j.last_error ? h('div', { class: 'small err-code' }, j.last_error) : null),
         cell('Schedule', scheduleText(j.schedule)),
