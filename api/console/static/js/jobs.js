@@ -32,7 +32,7 @@ export function render(root, ctx) {
   const prev = h('button', { type: 'button', class: 'secondary', onclick: () => { stack.pop(); load(); } }, '← Newer');
   const next = h('button', { type: 'button', class: 'secondary', onclick: () => { stack.push(next.dataset.cursor); load(); } }, 'Older →');
   const pageInfo = h('span', { class: 'page-info', tabindex: '-1' });
-  root.append(form, total, canWrite ? null : h('p', { class: 'muted' }, 'This key lacks jobs:write: jobs are shown read-only.'),
+  root.append(form, total, h('p', { class: 'muted', hidden: canWrite }, 'This key lacks jobs:write: jobs are shown read-only.'),
     error, table, h('nav', { class: 'pager', 'aria-label': 'Pages' }, prev, pageInfo, next));
 
   form.addEventListener('submit', (ev) => {
