@@ -221,6 +221,11 @@ func TestConsoleInChromium(t *testing.T) {
 	b.do(chromedp.Navigate(h.URL + "/console/#/messages"))
 	b.wait("the messages", `document.querySelectorAll("table.messages tbody tr").length === 5`)
 	require.Equal(t, "5 messages", b.text(".total"))
+	// A bad filter: the API's field error lands on its control.
+	b.do(chromedp.SendKeys(chromedp.CSS("#f-env"), "no spaces"), chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
+	b.wait("the env error", `document.querySelector("#f-env").getAttribute("aria-invalid") === "true" && !!document.querySelector("#f-env-error")`)
+	require.Contains(t, b.text(".form-error"), "env:")
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#f-env").value = ""`))
 	b.do(chromedp.SetValue(chromedp.CSS("#f-status"), "failed"), chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
 	b.wait("the failed messages", `document.querySelector(".total").textContent === "2 messages"`)
 	require.Contains(t, b.eval(`location.hash`), "status=failed")

@@ -74,7 +74,7 @@ export function render(root, ctx) {
   const bulk = ctx.can('notifications:reprocess')
     ? h('button', { type: 'button', class: 'secondary', onclick: () => bulkReprocess() }, 'Reprocess failed…') : null;
   const toolbar = h('div', { class: 'toolbar' }, total,
-    h('div', { class: 'live' }, liveBox, h('label', { for: 'live' }, 'Live: show new messages as they arrive'), liveStatus),
+    h('div', { class: 'live' }, liveBox, h('label', { for: 'live' }, `Live: show new messages as they arrive (checks every ${LIVE_EVERY_MS / 1000} s)`), liveStatus),
     bulk);
   const error = h('div');
   const tbody = h('tbody');
