@@ -76,7 +76,7 @@ export function render(root, ctx) {
         cell('Runs', j.schedule && j.schedule.limit ? `${fmtNum(j.runs)} of ${fmtNum(j.schedule.limit)}` : fmtNum(j.runs)),
         cell('Next run', j.next_run_at ? [timeEl(j.next_run_at), h('div', { class: 'muted small' }, ago(j.next_run_at))] : h('span', { class: 'muted' }, '—')),
         cell('Last run', timeEl(j.last_run_at)),
-        cell('Sends', h('a', { href: '#/messages?campaign_id=' + encodeURIComponent(j.job_id) }, 'Messages')),
+        cell('Sends', h('a', { href: '#/messages?campaign_id=' + encodeURIComponent(j.job_id), 'aria-label': `Messages sent by job ${j.job_id}` }, 'Messages')),
         canWrite ? cell('Actions', actions(j)) : null);
     };
     const act = async (verb, method, path, btn) => {
