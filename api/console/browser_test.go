@@ -122,7 +122,9 @@ func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
 // session's deadline passes).
 func (b *browser) wait(what, expr string) {
 	b.t.Helper()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	// An element not there yet is "not yet", not an error.
+	guarded := `(() => { try { return !!(` + expr + `) } catch (e) { return false } })()`
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](guarded, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
 	if err != nil {
 		// What the page showed, for the failure message.
 		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
@@ -162,6 +164,11 @@ func (b *browser) noProblems() {
 	b.t.Helper()
 	require.Empty(b.t, *b.problems.Load(), "the page threw or logged errors")
 }
+
+// overflowing names the elements wider than the window, when the page
+// scrolls sideways.
+const overflowing = `document.documentElement.scrollWidth <= window.innerWidth ? "" :
+	[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map(e => e.tagName + "." + e.className).join(", ")`
 
 // The console end to end in a real Chromium: sign in, find the failed
 // messages, open one, reprocess it and see it turn sent; bulk reprocess
@@ -232,7 +239,24 @@ func TestConsoleInChromium(t *testing.T) {
 	require.Equal(t, "Page 1 of 1", b.text(".page-info"))
 	b.screenshot("explorer")
 
+	// Cursor paging, two per page: older, older, newer.
+	b.do(chromedp.Navigate(h.URL + "/console/#/messages?limit=2"))
+	b.wait("page 1", `document.querySelector(".page-info").textContent === "Page 1 of 3"`)
+	firstRows := b.eval(`[...document.querySelectorAll("table.messages tbody tr")].map(r => r.innerText).join("|")`)
+	b.do(chromedp.Click(`//button[text()="Older →"]`))
+	b.wait("page 2", `document.querySelector(".page-info").textContent === "Page 2 of 3"`)
+	secondRows := b.eval(`[...document.querySelectorAll("table.messages tbody tr")].map(r => r.innerText).join("|")`)
+	require.NotEqual(t, firstRows, secondRows)
+	b.do(chromedp.Click(`//button[text()="Older →"]`))
+	b.wait("the last page", `document.querySelector(".page-info").textContent === "Page 3 of 3" && document.querySelectorAll("table.messages tbody tr").length === 1`)
+	b.wait("Older to be disabled", `document.querySelector(".pager button:last-child").disabled`)
+	b.do(chromedp.Click(`//button[text()="← Newer"]`))
+	b.wait("page 2 again", `document.querySelector(".page-info").textContent === "Page 2 of 3"`)
+	require.Equal(t, secondRows, b.eval(`[...document.querySelectorAll("table.messages tbody tr")].map(r => r.innerText).join("|")`))
+
 	// Detail: open flaky-1; its credentials are not shown.
+	b.do(chromedp.Navigate(h.URL + "/console/#/messages?status=failed"))
+	b.wait("the failed messages", `document.querySelector(".total").textContent === "2 messages"`)
 	b.do(chromedp.Click(chromedp.CSS(`a[href="#/messages/` + flaky1 + `"]`)))
 	b.wait("the attempts", `document.querySelectorAll("table.attempts tbody tr").length === 4`)
 	page := b.eval(`document.body.innerText`)
@@ -297,9 +321,12 @@ func TestConsoleInChromium(t *testing.T) {
 	b.do(chromedp.Navigate(h.URL + "/console/#/messages"))
 	b.wait("the list", `document.querySelectorAll("table.messages tbody tr").length >= 6`)
 	b.screenshot("explorer-narrow")
-	require.Equal(t, "", b.eval(`document.documentElement.scrollWidth <= window.innerWidth ? "" :
-		[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map(e => e.tagName + "." + e.className).join(", ")`),
+	require.Equal(t, "", b.eval(overflowing),
 		"no horizontal scroll at 390px; these stick out")
+	b.do(chromedp.Navigate(h.URL + "/console/#/messages/" + flaky1))
+	b.wait("the attempts", `document.querySelectorAll("table.attempts tbody tr").length === 5`)
+	b.screenshot("detail-narrow")
+	require.Equal(t, "", b.eval(overflowing), "no horizontal scroll at 390px; these stick out")
 	b.do(chromedp.EmulateViewport(1280, 900))
 
 	// Sign out: the key is gone from the tab.

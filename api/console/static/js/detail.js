@@ -187,7 +187,7 @@ export function timeline(m, attempts) {
 
 function attemptsTable(attempts) {
   if (attempts.length === 0) return h('p', { class: 'muted' }, 'No attempt yet.');
-  const cell = (label, ...c) => h('td', { 'data-label': label }, ...c);
+  const cell = (label, ...c) => h('td', { 'data-label': label }, h('div', {}, ...c));
   return h('div', { class: 'table-wrap' }, h('table', { class: 'attempts responsive' },
     h('caption', { class: 'visually-hidden' }, 'Delivery attempts, oldest first'),
     h('thead', {}, h('tr', {}, ['#', 'When', 'Outcome', 'Response code', 'Duration', 'Error', 'Response body'].map((c) => h('th', { scope: 'col' }, c)))),

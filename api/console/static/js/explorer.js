@@ -22,7 +22,7 @@ function readHash() {
   const f = {};
   for (const name of FILTERS) f[name] = q.get(name) || '';
   const limit = Number(q.get('limit')) || 20;
-  return { filters: f, limit: [20, 50, 100, 200].includes(limit) ? limit : 20 };
+  return { filters: f, limit: Number.isInteger(limit) && limit >= 1 && limit <= 200 ? limit : 20 };
 }
 
 function searchHash(filters, limit) {
@@ -60,7 +60,7 @@ export function render(root, ctx) {
       text('campaign_id', 'Campaign id', 'A job id for scheduled sends'),
       date('start_date', `From (${zoneLabel()})`),
       date('end_date', `To (${zoneLabel()})`),
-      field('Per page', select('f-limit', 'limit', [[20, '20'], [50, '50'], [100, '100'], [200, '200']].map(([v, t]) => [String(v), t]), String(limit))),
+      field('Per page', select('f-limit', 'limit', [...new Set([20, 50, 100, 200, limit])].sort((a, b) => a - b).map((v) => [String(v), String(v)]), String(limit))),
     ),
     h('div', { class: 'form-actions' },
       h('button', { type: 'submit' }, 'Apply filters'),
@@ -182,7 +182,7 @@ export function render(root, ctx) {
   }
 
   function row(m, isNew) {
-    const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+    const cell = (label, ...content) => h('td', { 'data-label': label }, h('div', {}, ...content));
     const link = h('a', { href: '#/messages/' + encodeURIComponent(m._id), class: 'mono' }, m._id);
     return h('tr', { class: isNew ? 'new' : null },
       cell('Created', timeEl(m.created_at)),

@@ -66,7 +66,7 @@ export function render(root, ctx) {
   }
 
   function row(j) {
-    const cell = (label, ...c) => h('td', { 'data-label': label }, ...c);
+    const cell = (label, ...c) => h('td', { 'data-label': label }, h('div', {}, ...c));
     const tr = h('tr', { id: 'job-' + j.job_id });
     const fill = (j) => {
       set(tr,
