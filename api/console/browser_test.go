@@ -40,6 +40,7 @@ func screenshotDir(t *testing.T) string {
 		dir = filepath.Join(os.TempDir(), "herald-console-screenshots")
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o755))
+	_ = os.Remove(filepath.Join(dir, "failure.png")) // from an earlier run
 	return dir
 }
 
@@ -53,7 +54,9 @@ type browser struct {
 	problems atomic.Pointer[[]string]
 }
 
-func newBrowser(t *testing.T, url string) *browser {
+// needChromium returns the browser's path, or skips the test without one;
+// in CI (CI set) a missing browser fails it.
+func needChromium(t *testing.T) string {
 	path := chromiumPath()
 	if path == "" {
 		if os.Getenv("CI") != "" {
@@ -61,6 +64,10 @@ func newBrowser(t *testing.T, url string) *browser {
 		}
 		t.Skip("chromium is not installed: run `make setup` (apt-get install chromium) to run the console's browser test")
 	}
+	return path
+}
+
+func newBrowser(t *testing.T, path, url string) *browser {
 	// The whole browser session is bounded: a stuck page fails the test
 	// instead of hanging it.
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -175,6 +182,7 @@ const overflowing = `document.documentElement.scrollWidth <= window.innerWidth ?
 // the rest with a dry run first; the live mode; pause a job; the overview;
 // a narrow screen; a key without scopes; sign out.
 func TestConsoleInChromium(t *testing.T) {
+	chromium := needChromium(t)
 	var failing atomic.Bool
 	failing.Store(true)
 	rc := apptest.NewReceiver(t)
@@ -208,7 +216,7 @@ func TestConsoleInChromium(t *testing.T) {
 	require.Equal(t, http.StatusCreated, job.Status, string(job.Body))
 	jobID := job.JSON()["job_id"].(string)
 
-	b := newBrowser(t, h.URL)
+	b := newBrowser(t, chromium, h.URL)
 	t.Logf("screenshots go to %s", b.dir)
 
 	// Sign-in: a wrong key is refused; the right one, typed and submitted
