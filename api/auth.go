@@ -9,7 +9,7 @@ import (
 
 // authenticate checks the Bearer key and the scope the route needs. Keys
 // are compared by their SHA-256 (config.Authenticate); the key itself is
-// never logged or stored.
+// never logged or stored. An empty scope admits any valid key.
 func (s *Server) authenticate(r *http.Request, scope string) (*config.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -23,7 +23,7 @@ func (s *Server) authenticate(r *http.Request, scope string) (*config.Principal,
 	if !ok {
 		return nil, errorf(http.StatusUnauthorized, "unauthenticated", "", "invalid API key")
 	}
-	if !p.Can(scope) {
+	if scope != "" && !p.Can(scope) {
 		return nil, errorf(http.StatusForbidden, "permission_denied", "", "this key lacks the "+scope+" scope")
 	}
 	return p, nil

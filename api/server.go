@@ -38,6 +38,9 @@ type Config struct {
 	Store    *logstore.Store
 	// Scheduler manages dispatch jobs; nil on a role without the API.
 	Scheduler *scheduler.Scheduler
+	// Breakers lists a workspace's circuit breakers for GET /v1/overview;
+	// nil on a process without a worker.
+	Breakers func(workspace string) []Breaker
 	// Checks are the readiness checks by name (e.g. "redis", "nats").
 	Checks map[string]func(context.Context) error
 	// MaxBodyBytes is the largest accepted body. Default 1 MiB.
@@ -124,6 +127,9 @@ func (s *Server) routes() {
 	}
 	s.handle("POST /v1/messages/{id}/reprocess", config.ScopeReprocess, s.reprocess)
 	s.handle("POST /v1/messages/reprocess", config.ScopeReprocess, s.reprocessBulk)
+	s.handle("GET /v1/me", "", s.me)
+	s.handle("GET /v1/overview", config.ScopeRead, s.overview)
+	s.mountConsole()
 	s.handleOpen("GET /openapi.json", s.openapi)
 	s.opsRoutes()
 }

@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/sony/gobreaker/v2"
@@ -19,7 +21,7 @@ type breakers struct {
 	log     *zap.Logger
 
 	mu sync.Mutex
-	m  map[string]*gobreaker.CircuitBreaker[channel.Result]
+	m  map[string]*breaker
 	// noted holds, per breaker, the messages already marked CIRCUIT_OPEN
 	// since it last closed: a message handed back again and again while
 	// the endpoint stays down (open, failed half-open probes, open again)
@@ -27,13 +29,52 @@ type breakers struct {
 	noted map[string]map[string]struct{}
 }
 
+// breaker is one circuit breaker and what it guards.
+type breaker struct {
+	ws, ch, endpoint string
+	cb               *gobreaker.CircuitBreaker[channel.Result]
+}
+
 // maxNoted bounds the messages remembered per open breaker; past it the
 // note is simply written again.
 const maxNoted = 100_000
 
 func newBreakers(cfg Config, m *metrics, log *zap.Logger) *breakers {
-	return &breakers{cfg: cfg, metrics: m, log: log, m: map[string]*gobreaker.CircuitBreaker[channel.Result]{},
-		noted: map[string]map[string]struct{}{}}
+	return &breakers{cfg: cfg, metrics: m, log: log, m: map[string]*breaker{}, noted: map[string]map[string]struct{}{}}
+}
+
+// BreakerState is the state of one circuit breaker of a workspace.
+type BreakerState struct {
+	Channel  string
+	Endpoint string
+	// State is closed, half-open or open.
+	State string
+}
+
+// Breakers lists the circuit breakers this worker holds for workspace ws
+// (endpoints it delivered to since it started), by channel and endpoint.
+// Other workspaces' breakers are never included.
+func (w *Worker) Breakers(ws string) []BreakerState {
+	b := w.breakers
+	b.mu.Lock()
+	var list []*breaker
+	for _, br := range b.m {
+		if br.ws == ws {
+			list = append(list, br)
+		}
+	}
+	b.mu.Unlock()
+	out := make([]BreakerState, 0, len(list))
+	for _, br := range list {
+		// State() may move an open breaker whose timeout passed to
+		// half-open, as the next delivery would. (Not under b.mu: a state
+		// change calls back into b.)
+		out = append(out, BreakerState{Channel: br.ch, Endpoint: br.endpoint, State: br.cb.State().String()})
+	}
+	slices.SortFunc(out, func(a, b BreakerState) int {
+		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Endpoint, b.Endpoint))
+	})
+	return out
 }
 
 func breakerKey(ws, ch, endpoint string) string { return ws + "|" + ch + "|" + endpoint }
@@ -62,8 +103,8 @@ func (b *breakers) get(ws, ch, endpoint string) *gobreaker.CircuitBreaker[channe
 	key := breakerKey(ws, ch, endpoint)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if cb, ok := b.m[key]; ok {
-		return cb
+	if br, ok := b.m[key]; ok {
+		return br.cb
 	}
 	failures := uint32(b.cfg.BreakerFailures)
 	cb := gobreaker.NewCircuitBreaker[channel.Result](gobreaker.Settings{
@@ -92,6 +133,6 @@ func (b *breakers) get(ws, ch, endpoint string) *gobreaker.CircuitBreaker[channe
 		},
 	})
 	b.metrics.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(gobreaker.StateClosed))
-	b.m[key] = cb
+	b.m[key] = &breaker{ws: ws, ch: ch, endpoint: endpoint, cb: cb}
 	return cb
 }

@@ -36,6 +36,8 @@ cat <<BANNER
   Herald is starting on http://$HTTP_ADDR  (workspace "dev")
   Dev API key:  $KEY
 
+  Web console:  http://$HTTP_ADDR/console/   (sign in with the dev key above)
+
   Send a callback (the receiver on 127.0.0.1:9099 prints it to $STATE/receiver.log):
 
     curl -s -X POST http://$HTTP_ADDR/v1/notifications/callback/send \\

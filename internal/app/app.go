@@ -401,6 +401,7 @@ func (a *App) startHTTP(cfg *config.Config, opsOnly bool) error {
 	a.api = api.New(api.Config{
 		Config: a.Config, Producer: a.producer, Scheduler: a.scheduler, Store: store, MaxBodyBytes: cfg.MaxBodyBytes,
 		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock, OpsOnly: opsOnly,
+		Breakers: a.breakerStates(),
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
 			"nats": func(ctx context.Context) error {

@@ -272,7 +272,9 @@ func TestMetricsExposed(t *testing.T) {
 	h := apptest.Start(t, apptest.Options{YAML: apptest.Config(rc.URL)})
 	h.WaitStatus(h.SendCallback("M-1", nil), "sent", 10*time.Second)
 	require.Eventually(t, func() bool {
-		return strings.Contains(metrics(t, h), "herald_worker_queue_pending_messages")
+		// The lag is sampled every LagInterval: wait for a sample taken
+		// after the message left the queue.
+		return strings.Contains(metrics(t, h), `herald_worker_queue_pending_messages{channel="callback"} 0`)
 	}, 5*time.Second, 20*time.Millisecond)
 	m := metrics(t, h)
 	for _, want := range []string{
