@@ -5,8 +5,9 @@ BIN := bin/herald
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
+BENCH_N ?= 100000
 
-.PHONY: all setup build run test test-faults test-short race vet fmt lint fuzz bench clean
+.PHONY: all setup build run test test-faults test-short race vet fmt lint fuzz bench bench-e2e clean
 
 all: build
 
@@ -53,7 +54,12 @@ fuzz:
 
 ## bench: benchmarks (results go into BENCHMARKS.md by hand, with the machine)
 bench: setup
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+	$(GO) run ./internal/benchrun -n $(BENCH_N)
+
+## bench-e2e: only the end-to-end pipeline benchmark (BENCH_N messages per run)
+bench-e2e: setup
+	$(GO) run ./internal/benchrun -n $(BENCH_N)
 
 clean:
 	rm -rf bin .run

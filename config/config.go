@@ -259,10 +259,27 @@ type CallbackDef struct {
 	Timeout Duration `yaml:"timeout"`
 
 	secret []byte
+	// checked is set when config validation accepted URL, with its
+	// placeholders in params.
+	checked bool
+	params  []string
 }
 
 // Secret is the signing secret read from SecretEnv at load time.
 func (c *CallbackDef) Secret() []byte { return c.secret }
+
+// URLParams returns the {name} placeholders of the URL template, checked
+// (CheckCallbackURL). A definition from a loaded config was checked at load
+// time, so every send reuses that answer instead of parsing the template.
+func (c *CallbackDef) URLParams() ([]string, error) {
+	if c.checked {
+		return c.params, nil
+	}
+	if err := CheckCallbackURL(c.URL); err != nil {
+		return nil, err
+	}
+	return CallbackParams(c.URL), nil
+}
 
 // Provider is a delivery provider. Type selects which fields apply; secrets
 // are only ever named by environment variable (*_env).

@@ -443,6 +443,8 @@ func (c *Config) validateMessage(ps *problems, mp string, ws *Workspace, m *Mess
 		cp := mp + ".callback"
 		if err := CheckCallbackURL(cb.URL); err != nil {
 			ps.add(cp+".url", "%v", err)
+		} else {
+			cb.checked, cb.params = true, CallbackParams(cb.URL)
 		}
 		if !slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE"}, cb.Method) {
 			ps.add(cp+".method", "want GET, POST, PUT, PATCH or DELETE")

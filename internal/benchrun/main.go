@@ -43,6 +43,7 @@ var (
 	bin         = flag.String("bin", "", "herald binary (default: build one)")
 	latency     = flag.Bool("latency", true, "also measure latency at fixed offered rates")
 	keep        = flag.Bool("keep", false, "keep the work directory")
+	profile     = flag.String("profile", "", "write a CPU profile of the serve process during the serve/http run to this file")
 )
 
 const key = "hk_bench_key_000000000000000000000000000000"
@@ -86,6 +87,9 @@ func run() error {
 	var lat []string
 	for _, mode := range strings.Split(*modes, ",") {
 		for _, via := range strings.Split(*vias, ",") {
+			if mode == "split" && via == "nats" {
+				continue // ingest users live on serve's embedded server
+			}
 			res, err := runOnce(dir, rc, mode, via)
 			if err != nil {
 				return fmt.Errorf("%s/%s: %w", mode, via, err)
@@ -275,6 +279,7 @@ func deploy(dir, mode string, rc *receiver) (*cluster, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	natsPort, httpPort := freePort(), freePort()
+	pprofPort = freePort()
 	cfgPath := filepath.Join(runDir, "herald.yaml")
 	yaml := fmt.Sprintf(`
 log: { level: warn }
@@ -306,7 +311,7 @@ workspaces:
 	c.httpURL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	switch mode {
 	case "serve":
-		p, err := start(runDir, append(env, "HERALD_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(httpPort)), "serve", "--config", cfgPath)
+		p, err := start(runDir, append(env, "HERALD_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(httpPort), "HERALD_PPROF_ADDR=127.0.0.1:"+strconv.Itoa(pprofPort)), "serve", "--config", cfgPath)
 		if err != nil {
 			return c, err
 		}
@@ -506,7 +511,33 @@ func waitSent(url string, want int, since time.Time) error {
 	return fmt.Errorf("not every message was sent within 10 minutes")
 }
 
-var offset atomic.Int64
+var (
+	offset    atomic.Int64
+	pprofPort int
+)
+
+// cpuProfile fetches a CPU profile of the serve process while fn runs.
+func cpuProfile(seconds int, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", pprofPort, seconds))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		_, _ = io.Copy(f, resp.Body)
+		f.Close()
+	}()
+	fn()
+	<-done
+}
 
 func runOnce(dir string, rc *receiver, mode, via string) (*result, error) {
 	c, err := deploy(dir, mode, rc)
@@ -534,7 +565,14 @@ func runOnce(dir string, rc *receiver, mode, via string) (*result, error) {
 	_, cpu0 := procStats(c.heraldProcs())
 	first := int(offset.Add(int64(*n)*10)) - *n*10
 	since := time.Now().Add(-time.Second)
-	lat, took, err := send(s, first, *n, 0)
+	var lat []time.Duration
+	var took time.Duration
+	run := func() { lat, took, err = send(s, first, *n, 0) }
+	if *profile != "" && mode == "serve" && via == "http" {
+		cpuProfile(10, run)
+	} else {
+		run()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -102,11 +102,11 @@ func (d *Deliverer) Endpoint(m *channel.Message) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := config.CheckCallbackURL(def.URL); err != nil {
+	if _, err := def.URLParams(); err != nil {
 		return "", channel.Permanent(channel.CodeDelivery, "callback definition url: %w", err)
 	}
 	// Placeholders are never in the scheme or host (CheckCallbackURL).
-	u, err := url.Parse(placeholderRe.ReplaceAllString(def.URL, "x"))
+	u, err := url.Parse(replacePlaceholders(def.URL, func(string) string { return "x" }))
 	if err != nil {
 		return "", channel.Permanent(channel.CodeDelivery, "callback definition url: %w", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -43,8 +42,36 @@ var inputKeys = []string{"body", "headers", "params", "query"}
 // reservedHeader: see config.ReservedHeader.
 func reservedHeader(name string) bool { return config.ReservedHeader(name) }
 
-// placeholderRe matches a {name} segment, as config.CallbackParams does.
-var placeholderRe = regexp.MustCompile(`\{([^{}]*)\}`)
+// replacePlaceholders replaces every {name} of s (no braces inside, as
+// config.CallbackParams reads them) with f(name), without a regexp: it
+// runs for every message.
+func replacePlaceholders(s string, f func(name string) string) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(s, '{')
+		if open < 0 {
+			break
+		}
+		end := strings.IndexAny(s[open+1:], "{}")
+		if end < 0 {
+			break
+		}
+		end += open + 1
+		if s[end] == '{' { // "{" with another "{" before its "}": not a placeholder
+			b.WriteString(s[:end])
+			s = s[end:]
+			continue
+		}
+		b.WriteString(s[:open])
+		b.WriteString(f(s[open+1 : end]))
+		s = s[end+1:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
 
 // Prepare checks a callback input against its definition and builds the
 // request, without any I/O. Input problems are *InputError; a definition
@@ -61,7 +88,8 @@ func Prepare(def *config.CallbackDef, input json.RawMessage) (*Request, error) {
 	if def == nil {
 		return nil, errors.New("callback: the message definition has no callback")
 	}
-	if err := config.CheckCallbackURL(def.URL); err != nil {
+	params, err := def.URLParams()
+	if err != nil {
 		return nil, fmt.Errorf("callback: definition url: %w", err)
 	}
 	method := cmp.Or(def.Method, http.MethodPost)
@@ -73,7 +101,7 @@ func Prepare(def *config.CallbackDef, input json.RawMessage) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	params, err := scalars("input.params", in["params"])
+	values, err := scalars("input.params", in["params"])
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +109,7 @@ func Prepare(def *config.CallbackDef, input json.RawMessage) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	rawURL, err := fillURL(def.URL, params, query)
+	rawURL, err := fillURL(def.URL, params, values, query)
 	if err != nil {
 		return nil, err
 	}
@@ -177,10 +205,10 @@ func scalar(raw json.RawMessage) (string, error) {
 	return "", errors.New("must be a string, number or boolean")
 }
 
-// fillURL substitutes params into the {name} placeholders of tmpl and
-// appends query to the URL's own query.
-func fillURL(tmpl string, params, query map[string]string) (string, error) {
-	for _, name := range config.CallbackParams(tmpl) {
+// fillURL substitutes params into the {name} placeholders (names) of tmpl
+// and appends query to the URL's own query.
+func fillURL(tmpl string, names []string, params, query map[string]string) (string, error) {
+	for _, name := range names {
 		v, ok := params[name]
 		switch {
 		case !ok:
@@ -192,9 +220,7 @@ func fillURL(tmpl string, params, query map[string]string) (string, error) {
 		}
 	}
 	fill := func(s string, escape func(string) string) string {
-		return placeholderRe.ReplaceAllStringFunc(s, func(m string) string {
-			return escape(params[m[1:len(m)-1]])
-		})
+		return replacePlaceholders(s, func(name string) string { return escape(params[name]) })
 	}
 	// A placeholder in the query is a query value: "&" and "=" in it must
 	// not start another parameter.

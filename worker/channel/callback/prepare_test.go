@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -203,5 +204,20 @@ func TestFormatNumber(t *testing.T) {
 			_, err := formatNumber(in)
 			require.Error(t, err)
 		})
+	}
+}
+
+func TestReplacePlaceholders(t *testing.T) {
+	up := func(name string) string { return strings.ToUpper(name) }
+	for in, want := range map[string]string{
+		"https://x/{a}/{b}?q={c}": "https://x/A/B?q=C",
+		"https://x/{{a}":          "https://x/{A",
+		"https://x/{a":            "https://x/{a",
+		"https://x/a}":            "https://x/a}",
+		"https://x/{}":            "https://x/",
+		"no placeholders":         "no placeholders",
+		"{a}{b}":                  "AB",
+	} {
+		require.Equal(t, want, replacePlaceholders(in, up), in)
 	}
 }
