@@ -3,13 +3,14 @@
 package job
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 )
 
 // Version of the wire format.
-const Version = 1
+const Version = 2
 
 // Headers Herald sets on a job message besides Nats-Msg-Id.
 const (
@@ -44,19 +45,34 @@ func (j *Job) MsgID() string {
 	return j.Workspace + "." + j.ID + "." + strconv.Itoa(j.Generation)
 }
 
-// Encode returns the wire form.
+// Encode returns the wire form: the job's fields as JSON, a newline, and
+// the input as received. The input is neither re-encoded when publishing
+// nor decoded when consuming: it only passes through.
 func (j *Job) Encode() ([]byte, error) {
 	j.V = Version
-	return json.Marshal(j)
+	in := j.Input
+	j.Input = nil
+	head, err := json.Marshal(j)
+	j.Input = in
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(head)+1+len(in))
+	out = append(append(append(out, head...), '\n'), in...)
+	return out, nil
 }
 
 // Decode parses the wire form.
 func Decode(b []byte) (*Job, error) {
+	head, in, framed := bytes.Cut(b, []byte{'\n'})
 	var j Job
-	if err := json.Unmarshal(b, &j); err != nil {
+	if err := json.Unmarshal(head, &j); err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}
-	if j.V != Version || j.Workspace == "" || j.ID == "" || j.Channel == "" {
+	if framed {
+		j.Input = json.RawMessage(in)
+	}
+	if j.V != Version || j.Workspace == "" || j.ID == "" || j.Channel == "" || (!framed && j.Input == nil) {
 		return nil, fmt.Errorf("job: not a version %d job", Version)
 	}
 	return &j, nil
