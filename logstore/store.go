@@ -21,6 +21,8 @@ var (
 	createLua string
 	//go:embed lua/attempt.lua
 	attemptLua string
+	//go:embed lua/state.lua
+	stateLua string
 	//go:embed lua/transition.lua
 	transitionLua string
 	//go:embed lua/query.lua
@@ -29,8 +31,8 @@ var (
 
 var (
 	createScript     = newScript(createLua)
-	attemptScript    = newScript(attemptLua)
-	transitionScript = newScript(transitionLua)
+	attemptScript    = newScript(stateLua + attemptLua)
+	transitionScript = newScript(stateLua + transitionLua)
 	queryScript      = newScript(queryLua)
 )
 

@@ -114,18 +114,9 @@ type MultiResult struct {
 // reported in that channel's result while the others go ahead.
 func (p *Producer) SendMulti(ctx context.Context, ws string, req *MultiRequest, opts Options) (*MultiResult, error) {
 	cfg := p.cfg.Config()
-	if req.Product == "" {
-		return nil, invalid("product", "required")
-	}
-	prod := cfg.Product(ws, req.Product)
-	if prod == nil {
-		return nil, invalid("product", "no product %q in this workspace", req.Product)
-	}
-	if req.Env == "" {
-		return nil, invalid("env", "required")
-	}
-	if !prod.HasEnv(req.Env) {
-		return nil, invalid("env", "product %q has no env %q (envs: %s)", req.Product, req.Env, strings.Join(prod.Envs, ", "))
+	prod, err := productEnv(cfg, ws, req.Product, req.Env)
+	if err != nil {
+		return nil, err
 	}
 	if req.Event == "" {
 		return nil, invalid("event", "required: the notification tag")

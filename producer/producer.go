@@ -105,6 +105,24 @@ type resolved struct {
 	cacheWindow time.Duration
 }
 
+// productEnv resolves a send's product and checks its env.
+func productEnv(cfg *config.Config, ws, product, env string) (*config.Product, error) {
+	if product == "" {
+		return nil, invalid("product", "required")
+	}
+	prod := cfg.Product(ws, product)
+	if prod == nil {
+		return nil, invalid("product", "no product %q in this workspace", product)
+	}
+	if env == "" {
+		return nil, invalid("env", "required")
+	}
+	if !prod.HasEnv(env) {
+		return nil, invalid("env", "product %q has no env %q (envs: %s)", product, env, strings.Join(prod.Envs, ", "))
+	}
+	return prod, nil
+}
+
 // validate checks a send for one channel and resolves its definition.
 func (p *Producer) validate(cfg *config.Config, ws, channel string, req *SendRequest) (*resolved, error) {
 	if !slices.Contains(config.Channels, channel) {
@@ -113,18 +131,9 @@ func (p *Producer) validate(cfg *config.Config, ws, channel string, req *SendReq
 	if _, ok := p.cfg.Validators[channel]; !ok {
 		return nil, invalid("channel", "channel %q is not enabled on this server", channel)
 	}
-	if req.Product == "" {
-		return nil, invalid("product", "required")
-	}
-	prod := cfg.Product(ws, req.Product)
-	if prod == nil {
-		return nil, invalid("product", "no product %q in this workspace", req.Product)
-	}
-	if req.Env == "" {
-		return nil, invalid("env", "required")
-	}
-	if !prod.HasEnv(req.Env) {
-		return nil, invalid("env", "product %q has no env %q (envs: %s)", req.Product, req.Env, strings.Join(prod.Envs, ", "))
+	prod, err := productEnv(cfg, ws, req.Product, req.Env)
+	if err != nil {
+		return nil, err
 	}
 	if req.Notification == "" {
 		return nil, invalid("notification", "required, as notification_tag:message_tag")

@@ -7,15 +7,15 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/netguard"
 	"github.com/heraldhq/herald/worker/channel"
+	"github.com/heraldhq/herald/worker/channel/internal/httpx"
 )
 
 // maxRetryAfter caps the delay an endpoint may ask for.
-const maxRetryAfter = time.Hour
+const maxRetryAfter = httpx.MaxRetryAfter
 
 // classifyStatus returns the failure a response status means, nil for
 // 2xx. host names the endpoint that answered.
@@ -42,31 +42,8 @@ func classifyStatus(resp *http.Response, host string, maxRedirects int) error {
 	}
 }
 
-// retryAfter reads Retry-After as delta seconds or an HTTP date; a date
-// is measured from the response's Date, so clock skew does not matter.
-// The result is in [0, maxRetryAfter].
-func retryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
-		if secs > uint64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(secs) * time.Second
-	} else if errors.Is(err, strconv.ErrRange) {
-		return maxRetryAfter
-	} else if at, err := http.ParseTime(v); err == nil {
-		now := time.Now()
-		if date, err := http.ParseTime(h.Get("Date")); err == nil {
-			now = date
-		}
-		d = at.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
-}
+// retryAfter reads Retry-After as every HTTP channel does (httpx).
+func retryAfter(h http.Header) time.Duration { return httpx.RetryAfter(h) }
 
 // redirectError is a redirect Deliver refuses to follow.
 type redirectError struct{ msg string }
