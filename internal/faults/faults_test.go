@@ -77,28 +77,7 @@ func TestKillWorkersMidRun(t *testing.T) {
 // accepted is lost, nothing refused is delivered, and the producer and
 // workers recover without a restart.
 func TestNATSRestartMidRun(t *testing.T) {
-	start := time.Now()
-	e := startEnv(t, envOptions{workers: 2})
-	const n = 5000
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for e.rc.delivered() < n/3 && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond)
-		}
-		e.nats.kill()
-		t.Logf("JetStream server killed at %d deliveries", e.rc.delivered())
-		time.Sleep(3 * time.Second)
-		e.startNATS()
-		t.Logf("JetStream server back")
-	}()
-	results := e.sendAll(ctx, n, 32, nil)
-	wg.Wait()
-	dups := e.checkNoneLost(results, 3*time.Minute)
-	report(t, e, results, dups, start)
+	e, dups := restartMidRun(t, "JetStream server", func(e *env) { e.nats.kill() }, func(e *env) { e.startNATS() })
 	// The restarted server forgot some deliveries it made; the workers
 	// check entries after a reconnection, so none is sent twice.
 	require.Zero(t, dups, "deliveries repeated after the JetStream restart")
@@ -107,11 +86,10 @@ func TestNATSRestartMidRun(t *testing.T) {
 	}
 }
 
-// kill -9 of redis-server mid-run and a restart from its append-only file:
-// sends are refused with 503 while it is down, workers keep the outcome of
-// deliveries in flight and record it when Redis is back, nothing accepted
-// is lost and nothing refused is delivered, without restarting Herald.
-func TestRedisRestartMidRun(t *testing.T) {
+// restartMidRun sends 5,000 messages while a dependency is killed a third
+// of the way through and started again 3 s later, checks that none is lost
+// and returns the environment and how many deliveries were repeated.
+func restartMidRun(t *testing.T, what string, kill, restart func(*env)) (*env, int) {
 	start := time.Now()
 	e := startEnv(t, envOptions{workers: 2})
 	const n = 5000
@@ -124,16 +102,25 @@ func TestRedisRestartMidRun(t *testing.T) {
 		for e.rc.delivered() < n/3 && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
-		e.redis.kill()
-		t.Logf("redis-server killed at %d deliveries", e.rc.delivered())
+		kill(e)
+		t.Logf("%s killed at %d deliveries", what, e.rc.delivered())
 		time.Sleep(3 * time.Second)
-		e.startRedis()
-		t.Logf("redis-server back")
+		restart(e)
+		t.Logf("%s back", what)
 	}()
 	results := e.sendAll(ctx, n, 32, nil)
 	wg.Wait()
 	dups := e.checkNoneLost(results, 3*time.Minute)
 	report(t, e, results, dups, start)
+	return e, dups
+}
+
+// kill -9 of redis-server mid-run and a restart from its append-only file:
+// sends are refused with 503 while it is down, workers keep the outcome of
+// deliveries in flight and record it when Redis is back, nothing accepted
+// is lost and nothing refused is delivered, without restarting Herald.
+func TestRedisRestartMidRun(t *testing.T) {
+	e, dups := restartMidRun(t, "redis-server", func(e *env) { e.redis.kill() }, func(e *env) { e.startRedis() })
 	// Workers hold the outcome of deliveries made while Redis was down
 	// and record it when it is back: none is sent twice.
 	require.Zero(t, dups, "deliveries repeated after the Redis restart")
