@@ -7,20 +7,23 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 BENCH_N ?= 100000
 
-.PHONY: all setup build run test test-faults test-short race vet fmt lint fuzz bench bench-e2e clean
+.PHONY: all setup setup-run build run test test-faults test-short race vet fmt lint fuzz bench bench-e2e clean
 
 all: build
 
-## setup: install what is missing (redis-server from Debian's packages)
+## setup: install what is missing (redis-server and chromium from Debian's packages)
 setup:
 	@deploy/local/setup.sh
+
+setup-run:
+	@deploy/local/setup.sh run
 
 ## build: the herald binary in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/herald
 
 ## run: install what is missing, start redis-server, a loopback receiver and `herald serve`
-run: setup build
+run: setup-run build
 	@deploy/local/run.sh
 
 ## test: the whole suite with the race detector, against real redis-server and NATS

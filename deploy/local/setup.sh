@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
-# Installs what Herald's tests and `make run` need and the machine lacks:
-# redis-server and chromium (Debian packages). Go itself must already be installed.
+# Installs what Herald needs and the machine lacks, from Debian's packages:
+# redis-server always; chromium too unless called with "run" (only the web
+# console's browser test needs it, not `make run`). Go itself must already
+# be installed.
 set -euo pipefail
 command -v go >/dev/null || { echo "setup: Go is not installed (https://go.dev/dl/)"; exit 1; }
-if ! command -v redis-server >/dev/null; then
-  echo "setup: installing redis-server with apt-get"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
-  # The package starts a system service; Herald's tests start their own servers.
-fi
-# Chromium (Debian's package) drives the web console's browser test
-# (api/console); without it that test is skipped locally and fails in CI.
-if ! command -v chromium >/dev/null; then
-  echo "setup: installing chromium with apt-get (the console's browser test)"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+updated=""
+install() { # install <command> <package> <why>
+  command -v "$1" >/dev/null && return 0
+  echo "setup: installing $2 with apt-get ($3)"
+  if [ -z "$updated" ]; then $SUDO apt-get update -qq; updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$2" >/dev/null
+}
+# The package starts a system service; Herald's tests and make run start their own servers.
+install redis-server redis-server "the log store"
+if [ "${1:-}" != "run" ]; then
+  # Without it the console's test (api/console) is skipped locally and fails in CI.
+  install chromium chromium "the web console's browser test"
 fi
 redis-server --version | head -1
-chromium --version 2>/dev/null | head -1 || true
+if [ "${1:-}" != "run" ]; then chromium --version 2>/dev/null | head -1 || true; fi
