@@ -64,6 +64,18 @@ var providerTypes = map[string][]string{
 
 type problems []Problem
 
+// uniqueTag reports a tag that is not valid, or that repeats one already
+// seen among its siblings (a product, notification, message, session).
+func (ps *problems) uniqueTag(path, kind, tag string, seen map[string]bool) {
+	switch {
+	case !ValidTag(tag):
+		ps.add(path, "want 1-64 letters, digits, '_', '.' or '-'")
+	case seen[tag]:
+		ps.add(path, "duplicate %s %q", kind, tag)
+	}
+	seen[tag] = true
+}
+
 func (ps *problems) add(path, format string, args ...any) {
 	*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 }
@@ -199,13 +211,7 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 		for j := range ws.Products {
 			p := &ws.Products[j]
 			pp := fmt.Sprintf("%s.products[%d]", wp, j)
-			switch {
-			case !ValidTag(p.Tag):
-				ps.add(pp+".tag", "want 1-64 letters, digits, '_', '.' or '-'")
-			case seenP[p.Tag]:
-				ps.add(pp+".tag", "duplicate product %q", p.Tag)
-			}
-			seenP[p.Tag] = true
+			ps.uniqueTag(pp+".tag", "product", p.Tag, seenP)
 			if p.ID != "" && !ValidTag(p.ID) {
 				ps.add(pp+".id", "want 1-64 letters, digits, '_', '.' or '-'")
 			}
@@ -224,13 +230,7 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 			for k := range p.Notifications {
 				n := &p.Notifications[k]
 				np := fmt.Sprintf("%s.notifications[%d]", pp, k)
-				switch {
-				case !ValidTag(n.Tag):
-					ps.add(np+".tag", "want 1-64 letters, digits, '_', '.' or '-'")
-				case seenN[n.Tag]:
-					ps.add(np+".tag", "duplicate notification %q", n.Tag)
-				}
-				seenN[n.Tag] = true
+				ps.uniqueTag(np+".tag", "notification", n.Tag, seenN)
 				if len(n.Messages) == 0 {
 					ps.add(np+".messages", "at least one message is required")
 				}
@@ -238,13 +238,7 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 				for l := range n.Messages {
 					m := &n.Messages[l]
 					mp := fmt.Sprintf("%s.messages[%d]", np, l)
-					switch {
-					case !ValidTag(m.Tag):
-						ps.add(mp+".tag", "want 1-64 letters, digits, '_', '.' or '-'")
-					case seenM[m.Tag]:
-						ps.add(mp+".tag", "duplicate message %q", m.Tag)
-					}
-					seenM[m.Tag] = true
+					ps.uniqueTag(mp+".tag", "message", m.Tag, seenM)
 					c.validateMessage(&ps, mp, ws, m, getenv)
 				}
 			}
@@ -609,13 +603,7 @@ func validateSessions(ps *problems, pp string, p *Product, getenv func(string) s
 	for i := range p.Sessions {
 		s := &p.Sessions[i]
 		sp := fmt.Sprintf("%s.sessions[%d]", pp, i)
-		switch {
-		case !ValidTag(s.Tag):
-			ps.add(sp+".tag", "want 1-64 letters, digits, '_', '.' or '-'")
-		case seen[s.Tag]:
-			ps.add(sp+".tag", "duplicate session %q", s.Tag)
-		}
-		seen[s.Tag] = true
+		ps.uniqueTag(sp+".tag", "session", s.Tag, seen)
 		if s.HS256SecretEnv == "" && s.RS256PublicKeyEnv == "" {
 			ps.add(sp, "needs hs256_secret_env or rs256_public_key_env")
 		}

@@ -150,25 +150,13 @@ func (c *Client) ListJobs(ctx context.Context, status, cursor string, limit int)
 
 // Jobs iterates over every job (of a status, when given).
 func (c *Client) Jobs(ctx context.Context, status string) iter.Seq2[*Job, error] {
-	return func(yield func(*Job, error) bool) {
-		cursor := ""
-		for {
-			page, err := c.ListJobs(ctx, status, cursor, 100)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for i := range page.Items {
-				if !yield(&page.Items[i], nil) {
-					return
-				}
-			}
-			if !page.HasMore || page.NextCursor == "" {
-				return
-			}
-			cursor = page.NextCursor
+	return paginate(func(cursor string) ([]Job, string, bool, error) {
+		page, err := c.ListJobs(ctx, status, cursor, 100)
+		if err != nil {
+			return nil, "", false, err
 		}
-	}
+		return page.Items, page.NextCursor, page.HasMore, nil
+	})
 }
 
 // GetJob returns one job.

@@ -118,26 +118,40 @@ func (c *Client) ListMessages(ctx context.Context, q MessageQuery) (*MessagePage
 // pages of pageSize (default 200) by cursor; the cost of a page does not
 // grow with depth. Stop by breaking out of the loop; an error ends it.
 func (c *Client) Messages(ctx context.Context, f MessageFilter, pageSize int) iter.Seq2[*Message, error] {
-	return func(yield func(*Message, error) bool) {
-		q := MessageQuery{MessageFilter: f, Limit: pageSize}
-		if q.Limit <= 0 {
-			q.Limit = 200
+	q := MessageQuery{MessageFilter: f, Limit: pageSize}
+	if q.Limit <= 0 {
+		q.Limit = 200
+	}
+	return paginate(func(cursor string) ([]Message, string, bool, error) {
+		q.Cursor = cursor
+		page, err := c.ListMessages(ctx, q)
+		if err != nil {
+			return nil, "", false, err
 		}
+		return page.Items, page.NextCursor, page.HasMore, nil
+	})
+}
+
+// paginate iterates over every item of a cursor-paged list: fetch returns
+// a page's items, the cursor of the next page and whether there is one.
+func paginate[T any](fetch func(cursor string) (items []T, next string, more bool, err error)) iter.Seq2[*T, error] {
+	return func(yield func(*T, error) bool) {
+		cursor := ""
 		for {
-			page, err := c.ListMessages(ctx, q)
+			items, next, more, err := fetch(cursor)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			for i := range page.Items {
-				if !yield(&page.Items[i], nil) {
+			for i := range items {
+				if !yield(&items[i], nil) {
 					return
 				}
 			}
-			if !page.HasMore || page.NextCursor == "" {
+			if !more || next == "" {
 				return
 			}
-			q.Cursor = page.NextCursor
+			cursor = next
 		}
 	}
 }
