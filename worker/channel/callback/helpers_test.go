@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/netguard"
+	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/worker/channel"
 )
 
@@ -63,32 +64,11 @@ func message(def *config.CallbackDef, input string) *channel.Message {
 // way its secret is set, reading secret_env from a fake environment.
 func signedDef(t *testing.T, rawURL, method, secret string) *config.CallbackDef {
 	t.Helper()
-	yaml := `
-workspaces:
-  - id: acme
-    products:
-      - tag: app
-        envs: [prd]
-        notifications:
-          - tag: orders
-            messages:
-              - tag: hook
-                callback:
-                  url: "` + rawURL + `"
-                  method: ` + method + `
-                  secret_env: HOOK_SECRET
-                  headers: { X-Api-Key: "def-key-value" }
-`
-	cfg, err := config.Parse([]byte(yaml), func(name string) string {
-		if name == "HOOK_SECRET" {
-			return secret
-		}
-		return ""
-	})
-	require.NoError(t, err)
-	def := cfg.Workspaces[0].Products[0].Notifications[0].Messages[0].Callback
-	require.Equal(t, secret, string(def.Secret()))
-	return def
+	def, _ := testutil.ChannelConfig(t, "hook",
+		`callback: { url: "`+rawURL+`", method: `+method+`, secret_env: HOOK_SECRET, headers: { X-Api-Key: "def-key-value" } }`,
+		"", map[string]string{"HOOK_SECRET": secret})
+	require.Equal(t, secret, string(def.Callback.Secret()))
+	return def.Callback
 }
 
 // closedPort returns a loopback address nothing listens on.

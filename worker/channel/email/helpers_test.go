@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/worker/channel"
 )
 
@@ -205,24 +206,7 @@ func (s *session) Logout() error { return nil }
 // config.Parse (the only way secrets and templates are set).
 func testConfig(t testing.TB, provider, def string, env map[string]string) (*config.Message, map[string]config.Provider) {
 	t.Helper()
-	yaml := `
-workspaces:
-  - id: acme
-    products:
-      - tag: app
-        envs: [prd]
-        notifications:
-          - tag: orders
-            messages:
-              - tag: mail
-                email: ` + def + `
-    providers:
-      smtp-main: ` + provider + `
-`
-	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
-	require.NoError(t, err)
-	ws := cfg.Workspace("acme")
-	return cfg.Message("acme", "app", "orders:mail"), ws.Providers
+	return testutil.ChannelConfig(t, "mail", "email: "+def, "      smtp-main: "+provider+"\n", env)
 }
 
 func message(def *config.Message, providers map[string]config.Provider, input string) *channel.Message {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/worker/channel"
 )
 
@@ -47,22 +48,7 @@ func (c *clock) Add(d time.Duration) {
 // config.Parse. providers is YAML under "providers:".
 func testConfig(t testing.TB, provider, providers string, env map[string]string) (*config.Message, map[string]config.Provider) {
 	t.Helper()
-	yaml := `
-workspaces:
-  - id: acme
-    products:
-      - tag: app
-        envs: [prd]
-        notifications:
-          - tag: orders
-            messages:
-              - tag: push
-                push: { provider: ` + provider + `, title: "Order {{.order_id}}", body: "Hi {{.name}}" }
-    providers:
-` + providers
-	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
-	require.NoError(t, err)
-	return cfg.Message("acme", "app", "orders:push"), cfg.Workspace("acme").Providers
+	return testutil.ChannelConfig(t, "push", `push: { provider: `+provider+`, title: "Order {{.order_id}}", body: "Hi {{.name}}" }`, providers, env)
 }
 
 func message(def *config.Message, providers map[string]config.Provider, input string) *channel.Message {

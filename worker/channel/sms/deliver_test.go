@@ -15,27 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/worker/channel"
 )
 
 func testConfig(t testing.TB, providers string, env map[string]string) (*config.Message, map[string]config.Provider) {
 	t.Helper()
-	yaml := `
-workspaces:
-  - id: acme
-    products:
-      - tag: app
-        envs: [prd]
-        notifications:
-          - tag: orders
-            messages:
-              - tag: sms
-                sms: { provider: sms-main, body: "Order {{.order_id}} shipped" }
-    providers:
-      sms-main: ` + providers + "\n"
-	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
-	require.NoError(t, err)
-	return cfg.Message("acme", "app", "orders:sms"), cfg.Workspace("acme").Providers
+	return testutil.ChannelConfig(t, "sms", `sms: { provider: sms-main, body: "Order {{.order_id}} shipped" }`, "      sms-main: "+providers+"\n", env)
 }
 
 func message(def *config.Message, providers map[string]config.Provider, input string) *channel.Message {
