@@ -1,10 +1,10 @@
 // Package natsx is Herald's NATS machinery: the embedded JetStream server of
-// `herald serve`, client connections, and the streams every role expects.
+// `herald serve` and client connections. The streams, subjects and
+// consumers are internal/queue's.
 package natsx
 
 import (
 	"cmp"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,28 +18,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
-
-// Streams and subjects (DESIGN.md, "NATS layout").
-const (
-	StreamSend      = "HERALD_SEND"
-	SendSubjects    = "herald.send.>"
-	StreamDispatch  = "HERALD_DISPATCH"
-	DispatchSubject = "herald.dispatch"
-)
-
-// ChannelFilter is the filter of a channel's consumer: every job of it.
-func ChannelFilter(channel string) string { return "herald.send." + channel + ".>" }
-
-// JobSubject is the subject of one message's job:
-// herald.send.<channel>.<workspace>.<message id>. One subject per message
-// lets the reconciler ask JetStream whether a job still exists for a
-// message (GetLastMsgForSubject) before publishing it again.
-func JobSubject(channel, ws, id string) string {
-	return "herald.send." + channel + "." + ws + "." + id
-}
 
 // EmbeddedConfig configures the embedded server.
 type EmbeddedConfig struct {
@@ -199,59 +179,6 @@ func Connect(url string, ns *server.Server, name string, log *zap.Logger) (*nats
 		return nil, fmt.Errorf("connect nats %s: %w", url, err)
 	}
 	return nc, nil
-}
-
-// StreamConfig tunes the streams EnsureStreams creates.
-type StreamConfig struct {
-	Replicas        int
-	DuplicateWindow time.Duration
-}
-
-// EnsureStreams creates or updates Herald's streams idempotently; every
-// role calls it at start, so any of them can come up first. A change of
-// nats.stream_replicas is applied to an existing stream (JetStream moves
-// the data to the new peers); when the servers cannot host that many
-// replicas the error says so and names the setting.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
-	replicas := max(cfg.Replicas, 1)
-	for _, sc := range []jetstream.StreamConfig{
-		{
-			Name:        StreamSend,
-			Description: "Herald deliveries, one subject per channel",
-			Subjects:    []string{SendSubjects},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    replicas,
-			Duplicates:  cfg.DuplicateWindow,
-			Discard:     jetstream.DiscardOld,
-		},
-		{
-			Name:        StreamDispatch,
-			Description: "Herald dispatch jobs, new and changed",
-			Subjects:    []string{DispatchSubject},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    replicas,
-			Duplicates:  cfg.DuplicateWindow,
-		},
-	} {
-		had := 0
-		if s, err := js.Stream(ctx, sc.Name); err == nil {
-			had = s.CachedInfo().Config.Replicas
-		}
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			switch {
-			case had > 0 && had != replicas:
-				return fmt.Errorf("stream %s: changing replicas from %d to %d (nats.stream_replicas) was refused: %w; "+
-					"a stream can have at most as many replicas as the cluster has JetStream servers, and a single server only 1", sc.Name, had, replicas, err)
-			case replicas > 1:
-				return fmt.Errorf("stream %s with %d replicas (nats.stream_replicas): %w; "+
-					"this needs a NATS cluster with at least %d JetStream servers (a single server supports only 1)", sc.Name, replicas, err, replicas)
-			}
-			return fmt.Errorf("stream %s: %w", sc.Name, err)
-		}
-	}
-	return nil
 }
 
 // zapNATSLogger routes nats-server logs into zap.
