@@ -29,6 +29,8 @@ var (
 	ErrNotFound         = errors.New("logstore: not found")
 	ErrConflict         = errors.New("logstore: status does not allow this transition")
 	ErrRetentionExpired = errors.New("logstore: past the retention window")
+	// ErrTouched: a Change with Untouched found a delivery under way or done.
+	ErrTouched = errors.New("logstore: a delivery of this message has started")
 )
 
 // Entry is one message's log entry.

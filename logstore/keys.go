@@ -18,6 +18,13 @@ import (
 //	<prefix>:{ws}:z:proc:<process id>  sorted set id -> seq
 //	<prefix>:{ws}:z:camp:<campaign id> sorted set id -> seq
 //	<prefix>:{ws}:tmp:<random>         scratch key of one query
+//	<prefix>:{ws}:l:<id>               the lease of the delivery under way (claim.lua), PX
+//	<prefix>:{ws}:retry:due            sorted set id -> when its next attempt is due, ms (or the pump's lease end)
+//	<prefix>:{ws}:ledger               string, short TTL: the ledger checked this Redis recently
+//
+// The meta hash also holds rec (outcomes and transitions recorded), rb (the
+// sequence number when a rollback of Redis was detected: entries below it
+// may have lost their outcome) and rbt (when, ms).
 //
 // Dispatch jobs (jobs.go; docs/ARCHITECTURE.md "Scheduler"):
 //
@@ -82,3 +89,9 @@ func (k keys) fires(ws string) string { return k.base(ws) + "jobs:fires" }
 func (k keys) jobFires(ws, id string) string { return k.base(ws) + "jobs:fires:" + id }
 
 func (k keys) fire(ws, processID string) string { return k.base(ws) + "fire:" + processID }
+
+func (k keys) lease(ws, id string) string { return k.base(ws) + "l:" + id }
+
+func (k keys) retryDue(ws string) string { return k.base(ws) + "retry:due" }
+
+func (k keys) ledger(ws string) string { return k.base(ws) + "ledger" }

@@ -27,6 +27,12 @@ var (
 	transitionLua string
 	//go:embed lua/query.lua
 	queryLua string
+	//go:embed lua/claim.lua
+	claimLua string
+	//go:embed lua/retry_claim.lua
+	retryClaimLua string
+	//go:embed lua/retry_done.lua
+	retryDoneLua string
 )
 
 var (
@@ -34,6 +40,9 @@ var (
 	attemptScript    = newScript(stateLua + attemptLua)
 	transitionScript = newScript(stateLua + transitionLua)
 	queryScript      = newScript(queryLua)
+	claimScript      = newScript(claimLua)
+	retryClaimScript = newScript(stateLua + retryClaimLua)
+	retryDoneScript  = newScript(retryDoneLua)
 )
 
 // newScript wraps a script: run by EVALSHA, falling back to EVAL when Redis
@@ -90,6 +99,10 @@ type Config struct {
 	// SegmentSize is how many sequence numbers one index segment covers: a
 	// power of two, default 65536. Smaller only in tests.
 	SegmentSize int64
+	// CreateDeadline is how long after a batch of creates starts Redis may
+	// still apply it; a create reaching Redis later writes nothing
+	// (create.lua). Default 2s.
+	CreateDeadline time.Duration
 }
 
 // Store is the log store on one Redis (or Redis Cluster).
@@ -100,9 +113,11 @@ type Store struct {
 	cap       int
 	clock     clock.Clock
 	seg       int64
+	deadline  time.Duration
 
 	creates  *batcher[*NewEntry, Created]
 	attempts *batcher[AttemptRecord, AttemptResult]
+	claims   *batcher[ClaimRecord, ClaimResult]
 }
 
 // New returns a Store using rdb.
@@ -114,9 +129,11 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		cap:       cmp.Or(cfg.AttemptsCap, 1000),
 		clock:     clock.Or(cfg.Clock),
 		seg:       cmp.Or(cfg.SegmentSize, segmentSize),
+		deadline:  cmp.Or(cfg.CreateDeadline, 2*time.Second),
 	}
 	s.creates = newBatcher(256, s.CreateMany)
 	s.attempts = newBatcher(256, s.RecordAttempts)
+	s.claims = newBatcher(256, s.ClaimMany)
 	return s
 }
 
@@ -125,6 +142,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 func (s *Store) Close() {
 	s.creates.close()
 	s.attempts.close()
+	s.claims.close()
 }
 
 // Retention returns the retention window.
@@ -202,8 +220,11 @@ func (s *Store) CreateMany(ctx context.Context, es []*NewEntry) ([]Created, []er
 		}
 		groups[e.Workspace] = append(groups[e.Workspace], i)
 	}
+	// Redis applies none of these after the deadline: a caller told that
+	// its create failed can wait the deadline out and know for sure.
+	deadline := time.Now().Add(s.deadline)
 	for _, ws := range order {
-		args := []any{s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), s.retention.Milliseconds(), int64(0)}
+		args := []any{s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), s.retention.Milliseconds(), int64(0), deadline.UnixMilli()}
 		for _, i := range groups[ws] {
 			e := es[i]
 			hdr, err := json.Marshal(header{
@@ -243,12 +264,14 @@ func (s *Store) CreateMany(ctx context.Context, es []*NewEntry) ([]Created, []er
 	for g, cmd := range s.pipeline(ctx, createScript, calls) {
 		idx := groups[order[g]]
 		res, err := cmd.Slice()
-		if err == nil && len(res) != 4*len(idx) {
+		if err == nil && len(res) == 1 {
+			err = errors.New("reached Redis after its deadline; nothing written")
+		} else if err == nil && len(res) != 4*len(idx) {
 			err = fmt.Errorf("answer of %d values for %d entries", len(res), len(idx))
 		}
 		if err != nil {
 			for _, i := range idx {
-				errs[i] = fmt.Errorf("logstore: create: %w", err)
+				errs[i] = &CreateError{Deadline: deadline, Err: err}
 			}
 			continue
 		}
@@ -281,6 +304,18 @@ func (s *Store) created(ctx context.Context, e *NewEntry, res []any) (Created, e
 	}
 	return Created{ID: e.ID, Seq: res[2].(int64), CreatedAt: time.UnixMilli(res[3].(int64)).UTC()}, nil
 }
+
+// CreateError is a create whose outcome the caller did not see: the
+// entry may or may not have been written, but Redis writes nothing of it
+// after Deadline (wall clock). Until then an entry may still appear.
+type CreateError struct {
+	Deadline time.Time
+	Err      error
+}
+
+func (e *CreateError) Error() string { return "logstore: create: " + e.Err.Error() }
+
+func (e *CreateError) Unwrap() error { return e.Err }
 
 // headTerm marks the first message of each send.
 const headTerm = "hd:1"
@@ -325,6 +360,13 @@ const (
 	OutcomeSent  Outcome = "ok"
 	OutcomeRetry Outcome = "retry"
 	OutcomeFail  Outcome = "fail"
+	// OutcomeDefer puts the message back in the retry due set after
+	// AttemptRecord.DeferFor, with no attempt recorded (its endpoint was at
+	// its in-flight cap).
+	OutcomeDefer Outcome = "defer"
+	// OutcomeRelease only gives the delivery's lease back (a delivery cut
+	// short by shutdown and handed back to JetStream).
+	OutcomeRelease Outcome = "release"
 )
 
 // AttemptResult tells the worker what RecordAttempt did.
@@ -362,6 +404,10 @@ type AttemptRecord struct {
 	Outcome       Outcome
 	MaxAttempts   int
 	Backoff       Backoff
+	// Token is the delivery's lease (Claim); the record gives it back.
+	Token string
+	// DeferFor is the delay of OutcomeDefer.
+	DeferFor time.Duration
 }
 
 // RecordAttempt appends an attempt and applies its outcome in one atomic
@@ -370,8 +416,14 @@ type AttemptRecord struct {
 // is reached, then it becomes failed; OutcomeFail makes it failed.
 // Concurrent calls share pipelines (see batcher).
 func (s *Store) RecordAttempt(ctx context.Context, ws, id string, generation int, a Attempt, outcome Outcome, maxAttempts int, b Backoff) (AttemptResult, error) {
+	return s.Record(ctx, AttemptRecord{Workspace: ws, ID: id, Generation: generation, Attempt: a, Outcome: outcome, MaxAttempts: maxAttempts, Backoff: b})
+}
+
+// Record is RecordAttempt with every field of the record (lease token,
+// defer and release outcomes).
+func (s *Store) Record(ctx context.Context, r AttemptRecord) (AttemptResult, error) {
 	s.attempts.start(2)
-	return s.attempts.do(ctx, AttemptRecord{Workspace: ws, ID: id, Generation: generation, Attempt: a, Outcome: outcome, MaxAttempts: maxAttempts, Backoff: b})
+	return s.attempts.do(ctx, r)
 }
 
 // RecordAttempts is RecordAttempt for many messages: one script call per
@@ -418,8 +470,11 @@ func (s *Store) RecordAttempts(ctx context.Context, recs []AttemptRecord) ([]Att
 	return out, errs
 }
 
-// attemptArgs are the 11 script arguments of one record.
+// attemptArgs are the 13 script arguments of one record.
 func (s *Store) attemptArgs(r AttemptRecord) ([]any, error) {
+	if r.Outcome == OutcomeDefer || r.Outcome == OutcomeRelease {
+		return []any{r.ID, r.Generation, string(r.Outcome), 0, "", "", "", 0, 0, 1, 0, r.Token, r.DeferFor.Milliseconds()}, nil
+	}
 	a := r.Attempt
 	if len(a.ResponseBody) > MaxResponseBody {
 		a.ResponseBody = a.ResponseBody[:MaxResponseBody]
@@ -440,7 +495,7 @@ func (s *Store) attemptArgs(r AttemptRecord) ([]any, error) {
 		jitter = 1
 	}
 	return []any{r.ID, r.Generation, string(r.Outcome), r.MaxAttempts, oneLine(a.ErrorCode), oneLine(a.Error), body,
-		r.Backoff.Initial.Milliseconds(), r.Backoff.Max.Milliseconds(), jitter, r.Backoff.MinDelay.Milliseconds()}, nil
+		r.Backoff.Initial.Milliseconds(), r.Backoff.Max.Milliseconds(), jitter, r.Backoff.MinDelay.Milliseconds(), r.Token, int64(0)}, nil
 }
 
 func attemptResult(res []any) AttemptResult {
@@ -475,6 +530,11 @@ type Change struct {
 	// ReleaseCache frees the entry's idempotency tag, so that the caller
 	// may send again (used when a publish failed).
 	ReleaseCache string
+	// Untouched applies the change only if no delivery of the entry's
+	// generation has started (no attempt, none scheduled, no lease held);
+	// otherwise the answer is ErrTouched. A producer abandons a message
+	// whose publish it could not confirm this way.
+	Untouched bool
 }
 
 // Transition changes an entry's status in one atomic step and returns its
@@ -501,7 +561,7 @@ func (s *Store) Transition(ctx context.Context, ws, id string, c Change) (status
 	}
 	res, err := transitionScript.Run(ctx, s.rdb, keys,
 		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), oneLine(c.ErrorCode), oneLine(c.Error),
-		boolArg(c.NewGeneration), oneLine(strings.ReplaceAll(c.TriggeredBy, "|", "")), gen).Slice()
+		boolArg(c.NewGeneration), oneLine(strings.ReplaceAll(c.TriggeredBy, "|", "")), gen, boolArg(c.Untouched)).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("logstore: transition: %w", err)
 	}
@@ -510,6 +570,8 @@ func (s *Store) Transition(ctx context.Context, ws, id string, c Change) (status
 		return "", 0, ErrNotFound
 	case "conflict":
 		return res[1].(string), 0, fmt.Errorf("%w: entry is %s", ErrConflict, res[1].(string))
+	case "touched":
+		return res[1].(string), 0, ErrTouched
 	}
 	return res[1].(string), int(res[2].(int64)), nil
 }

@@ -6,20 +6,32 @@
 -- KEYS[1] workspace meta hash (every key touched carries its {ws} tag)
 -- ARGV[1] segment size (Config.SegmentSize)   ARGV[2] key base "<prefix>:{ws}:"
 -- ARGV[3] now ms   ARGV[4] retention ms   ARGV[5] cache window ms
--- ARGV[6..] the entries, each as: id (26 chars), header JSON, input JSON,
+-- ARGV[6] deadline: Unix ms on the wall clock after which the caller has
+--   given up on this call (0: none). A call that reaches Redis later
+--   writes nothing and answers {3, "", 0, 0} per entry: a producer that
+--   answered 503 because its write timed out can rely on no entry
+--   appearing afterwards, pending and without a job.
+-- ARGV[7..] the entries, each as: id (26 chars), header JSON, input JSON,
 --   process id or "", campaign id or "", triggered_by, cache key relative to the base ("c:...") or "",
 --   the number of bitmap terms, then the terms ("st:pending", "env:prd", ...)
 -- The entry is "<state line>\n<header JSON>\n<input JSON>"; the state line
 -- holds what changes (see entry.go) so that no script decodes JSON.
 -- Returns four values per entry: {1, id, seq, created_ms} for a new entry,
 -- {0, first_id, 0, 0} when its cache tag is taken, {2, id, 0, 0} when the id
--- already exists.
+-- already exists; or {"late"} for the whole call past its deadline.
 local SEG = tonumber(ARGV[1])
 local REC = 34
 local base = ARGV[2]
 local now = tonumber(ARGV[3])
 local retention = tonumber(ARGV[4])
 local window = tonumber(ARGV[5])
+local deadline = tonumber(ARGV[6])
+if deadline > 0 then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > deadline then
+    return {'late'}
+  end
+end
 
 local meta = redis.call('HMGET', KEYS[1], 'seq', 'last')
 local nextseq = tonumber(meta[1] or '0')
@@ -41,7 +53,7 @@ end
 
 local out = {}
 local created = false
-local i = 6
+local i = 7
 while i <= #ARGV do
   local id, hdr, input = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local proc, camp, tb, cache = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]

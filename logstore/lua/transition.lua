@@ -10,7 +10,14 @@
 -- ARGV[9] "1" to start a new delivery generation (reprocess): bumps rp,
 --         sets triggered_by to ARGV[10], keeping the first one as otb
 -- ARGV[11] required generation or "" for any
--- Returns {"ok", status, generation}, {"missing"} or {"conflict", status}.
+-- ARGV[12] "1": only if no delivery of this generation has started — no
+--         attempt made, none scheduled, no lease held (claim.lua). A
+--         producer that could not confirm its publish abandons the message
+--         this way; if a worker already has it, the answer is {"touched",
+--         status} and the job is known to have reached JetStream.
+-- Every applied transition bumps the meta hash's "rec" counter (ledger).
+-- Returns {"ok", status, generation}, {"missing"}, {"conflict", status}
+-- or {"touched", status}.
 local SEG = tonumber(ARGV[1]) -- segment size (Config.SegmentSize)
 
 local raw = redis.call('GET', KEYS[1])
@@ -23,6 +30,10 @@ for s in string.gmatch(ARGV[5], '[^,]+') do
 end
 if ARGV[11] ~= '' and tonumber(ARGV[11]) ~= h.rp then allowed = false end
 if not allowed then return {'conflict', h.st} end
+local id = string.match(KEYS[1], 'm:(.*)$')
+if ARGV[12] == '1' and (h.ga > 0 or h.na ~= '' or redis.call('EXISTS', ARGV[2] .. 'l:' .. id) == 1) then
+  return {'touched', h.st}
+end
 
 local to = ARGV[4]
 if to ~= '' and to ~= h.st then
@@ -48,7 +59,8 @@ h.ua = ARGV[3]
 -- un:1 marks "undelivered": an error and not sent (failed, or retrying).
 redis.call('SETBIT', ARGV[2] .. 'b:' .. math.floor(h.seq / SEG) .. ':un:1', h.seq % SEG, (h.ec ~= '' and h.st ~= 'sent') and 1 or 0)
 redis.call('SET', KEYS[1], save_state(h, rest), 'KEEPTTL')
-if KEYS[2] and redis.call('GET', KEYS[2]) == string.match(KEYS[1], 'm:(.*)$') then
+if KEYS[2] and redis.call('GET', KEYS[2]) == id then
   redis.call('DEL', KEYS[2])
 end
+redis.call('HINCRBY', ARGV[2] .. 'meta', 'rec', 1)
 return {'ok', h.st, h.rp}
