@@ -8,12 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
-	"github.com/heraldhq/herald/internal/job"
-	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/logstore"
 )
 
@@ -122,17 +120,12 @@ func (p *Producer) ReprocessMatching(ctx context.Context, q logstore.Query, opts
 		return err
 	}, q)
 	if err == nil && opts.IncludeStuckPending {
-		stream, serr := p.cfg.JS.Stream(ctx, natsx.StreamSend)
-		if serr != nil {
-			return res, serr
-		}
 		stuck.Cursor, stuck.Limit = "", bulkPage
 		err = work(func(ctx context.Context, e *logstore.Entry) error {
-			if _, err := stream.GetLastMsgForSubject(ctx, natsx.JobSubject(e.Type, e.Workspace, e.ID)); !errors.Is(err, jetstream.ErrMsgNotFound) {
-				return errSkip // its job is still queued
+			if busy, err := p.inFlight(ctx, e); err != nil || busy {
+				return cmp.Or(err, errSkip) // its job is still queued, being sent, or waiting for a retry
 			}
-			return p.publish(ctx, &job.Job{Workspace: e.Workspace, ID: e.ID, Channel: e.Type, Generation: e.Generation,
-				Product: e.ProductTag, Env: e.Env, Notification: e.Notification, Retries: e.Retries, Input: e.Input}, true)
+			return p.publish(ctx, queue.ForEntry(e))
 		}, stuck)
 	}
 	res.Reprocessed, res.Errors, res.Skipped = reprocessed.Load(), failed.Load(), skipped.Load()
@@ -140,4 +133,13 @@ func (p *Producer) ReprocessMatching(ctx context.Context, q logstore.Query, opts
 		p.log.Warn("bulk reprocess stopped early", zap.String("workspace", q.Workspace), zap.Int64("reprocessed", res.Reprocessed), zap.Error(err))
 	}
 	return res, err
+}
+
+// inFlight reports whether a message's delivery is under way: a job on
+// JetStream, a worker's lease, or a retry waiting in the due set.
+func (p *Producer) inFlight(ctx context.Context, e *logstore.Entry) (bool, error) {
+	if has, err := p.cfg.Queue.HasJob(ctx, e.Type, e.Workspace, e.ID); err != nil || has {
+		return has, err
+	}
+	return p.cfg.Store.InFlight(ctx, e.Workspace, e.ID)
 }

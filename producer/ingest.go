@@ -8,12 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/promx"
 )
 
 // Ingest subjects (API.md, "Publishing from NATS"). The workspace is the
@@ -43,17 +46,43 @@ type Ingest struct {
 	Dispatch Dispatcher
 	// Timeout bounds the handling of one message. Default 10s.
 	Timeout time.Duration
-	Logger  *zap.Logger
+	// MaxInFlight bounds the requests handled at once (each holds its body
+	// and a goroutine). Past it a request is answered 429 at once, before
+	// anything is written, so a burst costs bounded memory. Default 256.
+	MaxInFlight int
+	Logger      *zap.Logger
+	Registerer  prometheus.Registerer
 
-	subs []*nats.Subscription
-	wg   sync.WaitGroup
+	subs  []*nats.Subscription
+	wg    sync.WaitGroup
+	slots chan struct{}
+	busy  atomic.Int64
+	// refused counts busy refusals in /metrics.
+	refused prometheus.Counter
 }
+
+// Pending limits of each ingest subscription: what NATS may buffer in
+// this process before handle sees it. handle answers at once when busy, so
+// the buffer drains at the speed of a refusal; past these limits NATS
+// drops messages (the requester times out) instead of growing memory.
+const (
+	ingestPendingMsgs  = 8192
+	ingestPendingBytes = 64 << 20
+)
 
 // Start subscribes (one queue group shared by every producer replica).
 func (in *Ingest) Start(context.Context) error {
 	in.Logger = cmp.Or(in.Logger, zap.NewNop())
+	in.slots = make(chan struct{}, cmp.Or(in.MaxInFlight, 256))
+	in.refused = promx.Must(in.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_ingest_refused_total",
+		Help: "NATS ingest requests answered 429 at once because MaxInFlight requests were being handled.",
+	}))
 	for _, subj := range []string{IngestSend, IngestSendChannel, IngestDispatch} {
 		sub, err := in.Conn.QueueSubscribe(subj, ingestQueue, in.handle)
+		if err == nil {
+			err = sub.SetPendingLimits(ingestPendingMsgs, ingestPendingBytes)
+		}
 		if err != nil {
 			_ = in.Stop(context.Background())
 			return err
@@ -87,29 +116,48 @@ func (in *Ingest) Stop(ctx context.Context) error {
 }
 
 // handle runs in the subscription's goroutine; each message is handled in
-// its own so that a slow send does not hold up others.
+// its own so that a slow send does not hold up others, up to MaxInFlight
+// at once: past that, the request is refused there and then.
 func (in *Ingest) handle(msg *nats.Msg) {
+	select {
+	case in.slots <- struct{}{}:
+	default:
+		in.busy.Add(1)
+		in.refused.Inc()
+		in.reply(msg, http.StatusTooManyRequests, errorBody("rate_limited", "", "ingest is at capacity; nothing was written: retry with backoff"))
+		return
+	}
 	in.wg.Add(1)
 	go func() {
-		defer in.wg.Done()
+		defer func() {
+			<-in.slots
+			in.wg.Done()
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(in.Timeout, 10*time.Second))
 		defer cancel()
 		status, body := in.serve(ctx, msg)
-		if msg.Reply == "" {
-			if status >= 300 {
-				in.Logger.Warn("nats send refused (no reply subject to tell)", zap.String("subject", msg.Subject), zap.Int("status", status))
-			}
-			return
-		}
-		data, _ := json.Marshal(body)
-		reply := nats.NewMsg(msg.Reply)
-		reply.Data = data
-		reply.Header.Set(HeaderIngestStatus, strconv.Itoa(status))
-		reply.Header.Set("Content-Type", "application/json")
-		if err := in.Conn.PublishMsg(reply); err != nil {
-			in.Logger.Warn("nats reply failed", zap.String("subject", msg.Subject), zap.Error(err))
-		}
+		in.reply(msg, status, body)
 	}()
+}
+
+// Refused counts the requests refused because ingest was at capacity.
+func (in *Ingest) Refused() int64 { return in.busy.Load() }
+
+func (in *Ingest) reply(msg *nats.Msg, status int, body any) {
+	if msg.Reply == "" {
+		if status >= 300 {
+			in.Logger.Warn("nats send refused (no reply subject to tell)", zap.String("subject", msg.Subject), zap.Int("status", status))
+		}
+		return
+	}
+	data, _ := json.Marshal(body)
+	reply := nats.NewMsg(msg.Reply)
+	reply.Data = data
+	reply.Header.Set(HeaderIngestStatus, strconv.Itoa(status))
+	reply.Header.Set("Content-Type", "application/json")
+	if err := in.Conn.PublishMsg(reply); err != nil {
+		in.Logger.Warn("nats reply failed", zap.String("subject", msg.Subject), zap.Error(err))
+	}
 }
 
 func errorBody(code, field, msg string) map[string]Error {

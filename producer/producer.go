@@ -7,18 +7,16 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/ids"
-	"github.com/heraldhq/herald/internal/job"
-	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/internal/reqid"
 	"github.com/heraldhq/herald/logstore"
 )
@@ -39,7 +37,7 @@ type Config struct {
 	// Config returns the current configuration (it may be reloaded).
 	Config func() *config.Config
 	Store  *logstore.Store
-	JS     jetstream.JetStream
+	Queue  *queue.Queue
 	// Validators by channel; a channel without one cannot be sent on.
 	Validators map[string]Validator
 	// CacheWindow, when set, overrides the configured cache window
@@ -59,19 +57,23 @@ type Producer struct {
 	clock   clock.Clock
 	log     *zap.Logger
 	metrics *metrics
+
+	bg        sync.WaitGroup
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a Producer.
 func New(cfg Config) (*Producer, error) {
-	if cfg.Config == nil || cfg.Store == nil || cfg.JS == nil {
-		return nil, errors.New("producer: Config, Store and JS are required")
+	if cfg.Config == nil || cfg.Store == nil || cfg.Queue == nil {
+		return nil, errors.New("producer: Config, Store and Queue are required")
 	}
 	cfg.PublishTimeout = cmp.Or(cfg.PublishTimeout, 5*time.Second)
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Producer{cfg: cfg, clock: clock.Or(cfg.Clock), log: cmp.Or(cfg.Logger, zap.NewNop()), metrics: m}, nil
+	return &Producer{cfg: cfg, clock: clock.Or(cfg.Clock), log: cmp.Or(cfg.Logger, zap.NewNop()), metrics: m, done: make(chan struct{})}, nil
 }
 
 // Via values for triggered_by.
@@ -223,7 +225,14 @@ func metricChannel(ch string) string {
 
 // accept writes and queues one validated message. head marks the first
 // message of a send (the one its send log is indexed by).
+//
+// The outcome never depends on the caller staying: once the entry may be
+// written, the write, the publish and, if need be, the abandon run to
+// their end on a context detached from the caller's cancellation (each
+// bounded by its own timeout), and the answer is what really happened. A
+// 503 means the message will never be delivered; a 202 that it will.
 func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequest, r *resolved, opts Options, cacheKey string, head bool) (*Sent, error) {
+	dctx := context.WithoutCancel(ctx)
 	now := p.clock.Now()
 	via := cmp.Or(opts.Via, ViaAPI)
 	if r.session == "" {
@@ -240,16 +249,17 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 		CampaignID: opts.CampaignID, TriggeredBy: via, Session: r.session, Retries: r.retries,
 		Input: req.Input, Cache: req.Cache, CacheKey: cacheKey, CacheWindow: r.cacheWindow, Head: head,
 	}
-	created, err := p.cfg.Store.Create(ctx, ne)
+	created, err := p.cfg.Store.Create(dctx, ne)
 	if err != nil {
 		p.log.Error("log entry not written; send refused", reqid.Field(ctx), zap.String("workspace", ws), zap.Error(err))
 		p.metrics.unavailable.Inc()
+		p.settleFailedCreate(dctx, ws, id, cacheKey, err)
 		return nil, &UnavailableError{Dependency: DependencyLogStore, Err: err}
 	}
 	if created.Deduplicated {
 		p.metrics.deduplicated.WithLabelValues(channel).Inc()
 		status := logstore.StatusPending
-		if e, err := p.cfg.Store.Get(ctx, ws, created.ID); err == nil {
+		if e, err := p.cfg.Store.Get(dctx, ws, created.ID); err == nil {
 			status = e.Status
 		}
 		return &Sent{Channel: channel, MessageID: created.ID, Status: status, Deduplicated: true}, nil
@@ -258,50 +268,145 @@ func (p *Producer) accept(ctx context.Context, ws, channel string, req *SendRequ
 		// Made and settled before (same deterministic id): nothing to queue.
 		return &Sent{Channel: channel, MessageID: created.ID, Status: created.Status, Deduplicated: true}, nil
 	}
-	j := &job.Job{Workspace: ws, ID: created.ID, Channel: channel, Product: req.Product, Env: req.Env,
+	j := &queue.Job{Workspace: ws, ID: created.ID, Channel: channel, Product: req.Product, Env: req.Env,
 		Notification: req.Notification, Retries: r.retries, Input: req.Input, RequestID: reqid.From(ctx)}
-	// A job for an entry that already existed may have been published by
-	// its first maker: JetStream's duplicate window drops a second copy,
-	// and the republished mark makes the worker check the entry first.
-	if err := p.publish(ctx, j, created.Existed); err != nil {
-		p.log.Error("publish failed; entry marked failed", reqid.Field(ctx), zap.String("workspace", ws), zap.String("message_id", created.ID), zap.Error(err))
-		p.metrics.unavailable.Inc()
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, _, terr := p.cfg.Store.Transition(mctx, ws, created.ID, logstore.Change{
-			To: logstore.StatusFailed, From: []string{logstore.StatusPending}, SetError: true,
-			ErrorCode: "UNAVAILABLE", Error: "the delivery queue was unavailable; nothing was sent", ReleaseCache: cacheKey,
-		}); terr != nil {
-			// The reconciler republishes entries left pending.
-			p.log.Error("could not mark entry failed after publish failure", reqid.Field(ctx), zap.String("message_id", created.ID), zap.Error(terr))
+	if err := p.publish(dctx, j); err != nil {
+		if created.Existed {
+			// Made twice (two scheduler replicas firing one slot): the first
+			// maker may have queued it and answered for it; this caller
+			// retries the same send, it does not abandon the first's.
+			p.metrics.unavailable.Inc()
+			return nil, &UnavailableError{Dependency: DependencyQueue, Err: err}
 		}
-		return nil, &UnavailableError{Dependency: DependencyQueue, Err: err}
+		status, err := p.abandon(dctx, j, cacheKey, err, "the delivery queue was unavailable; nothing was sent")
+		if err != nil {
+			return nil, err
+		}
+		p.metrics.accepted.WithLabelValues(channel, via).Inc()
+		return &Sent{Channel: channel, MessageID: created.ID, Status: status}, nil
 	}
 	p.metrics.accepted.WithLabelValues(channel, via).Inc()
 	return &Sent{Channel: channel, MessageID: created.ID, Status: logstore.StatusPending, Deduplicated: created.Existed}, nil
 }
 
-// publish puts a job on JetStream and waits for the stream's ack.
-func (p *Producer) publish(ctx context.Context, j *job.Job, republished bool) error {
-	return publishJob(ctx, p.cfg.JS, j, republished, p.cfg.PublishTimeout)
+// publish puts a job on JetStream and waits for the stream's ack, for at
+// most the publish timeout (trying again meanwhile: the same message id
+// stores one copy). An error means the outcome is unknown.
+func (p *Producer) publish(ctx context.Context, j *queue.Job) error {
+	pctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	_, err := p.cfg.Queue.Publish(pctx, j)
+	return err
 }
 
-// publishJob publishes a job on its subject with its de-duplication id.
-// republished marks a job that may already have been published, so the
-// worker checks the entry before delivering it.
-func publishJob(ctx context.Context, js jetstream.JetStream, j *job.Job, republished bool, timeout time.Duration) error {
-	data, err := j.Encode()
-	if err != nil {
-		return err
+// abandon settles a message whose publish could not be confirmed: it
+// marks the entry failed with UNAVAILABLE and releases its cache tag, but
+// only if no worker has started on it (logstore's Untouched). Then nothing
+// will ever send it — a job that reaches JetStream late finds the entry
+// failed at its claim — and the caller gets 503. If a worker already has
+// it, the job was stored after all: the caller gets its status and 202.
+// If Redis cannot be reached either, the abandon is retried in the
+// background and the cache tag stays taken meanwhile, so a client's retry
+// with the same tag gets this message's id, never a second message.
+func (p *Producer) abandon(ctx context.Context, j *queue.Job, cacheKey string, cause error, why string) (status string, err error) {
+	from := logstore.StatusPending
+	if j.Generation > 0 {
+		from = logstore.StatusReprocessing
 	}
-	msg := nats.NewMsg(natsx.JobSubject(j.Channel, j.Workspace, j.ID))
-	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, j.MsgID())
-	if republished {
-		msg.Header.Set(job.HeaderRepublished, "1")
+	gen := j.Generation
+	change := logstore.Change{
+		To: logstore.StatusFailed, From: []string{from}, Generation: &gen, Untouched: true,
+		SetError: true, ErrorCode: "UNAVAILABLE", Error: why, ReleaseCache: cacheKey,
 	}
-	pctx, cancel := context.WithTimeout(ctx, timeout)
+	refused := &UnavailableError{Dependency: DependencyQueue, Err: cause}
+	log := p.log.With(zap.String("workspace", j.Workspace), zap.String("message_id", j.ID), reqid.FieldOf(j.RequestID))
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, _, terr := p.cfg.Store.Transition(mctx, j.Workspace, j.ID, change)
+	cancel()
+	switch {
+	case terr == nil:
+		log.Error("publish not confirmed; message abandoned (failed, UNAVAILABLE)", zap.Error(cause))
+		p.metrics.unavailable.Inc()
+		return "", refused
+	case errors.Is(terr, logstore.ErrTouched) && st != logstore.StatusFailed:
+		log.Warn("publish not confirmed, but a worker already has the message: accepted", zap.Error(cause))
+		return st, nil
+	case errors.Is(terr, logstore.ErrTouched), errors.Is(terr, logstore.ErrConflict), errors.Is(terr, logstore.ErrNotFound):
+		// Cancelled meanwhile, or gone: it will not be delivered.
+		p.metrics.unavailable.Inc()
+		return "", refused
+	}
+	log.Error("publish not confirmed and the log store is unreachable; abandoning in the background", zap.Error(cause), zap.NamedError("store", terr))
+	p.metrics.unavailable.Inc()
+	p.abandonLater(j.Workspace, j.ID, change)
+	return "", refused
+}
+
+// settleFailedCreate makes sure a create the caller is told failed leaves
+// nothing behind: Redis applies no create after its deadline, so past it,
+// an entry that was written (its answer lost) is abandoned, and none can
+// appear later.
+func (p *Producer) settleFailedCreate(ctx context.Context, ws, id, cacheKey string, err error) {
+	var ce *logstore.CreateError
+	if !errors.As(err, &ce) || ce.Unsent {
+		return // refused before anything could be written
+	}
+	if wait := time.Until(ce.Deadline) + createSkew; wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.done:
+			t.Stop()
+		}
+	}
+	change := logstore.Change{To: logstore.StatusFailed, From: []string{logstore.StatusPending}, Untouched: true,
+		SetError: true, ErrorCode: "UNAVAILABLE", Error: "the log store did not confirm the write; nothing was sent", ReleaseCache: cacheKey}
+	mctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = js.PublishMsg(pctx, msg)
-	return err
+	if _, _, terr := p.cfg.Store.Transition(mctx, ws, id, change); terr != nil && !errors.Is(terr, logstore.ErrNotFound) {
+		p.abandonLater(ws, id, change)
+	}
+}
+
+// createSkew is how far Redis's clock may be ahead of ours when waiting
+// out a create's deadline.
+const createSkew = 250 * time.Millisecond
+
+// abandonFor is how long a background abandon keeps trying. It is well
+// inside the reconciler's reconcile_after (≥ 30s), which would otherwise
+// find the entry pending without a job and queue it.
+const abandonFor = 20 * time.Second
+
+// abandonLater retries an abandon while Redis is unreachable.
+func (p *Producer) abandonLater(ws, id string, change logstore.Change) {
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		deadline := time.Now().Add(abandonFor)
+		wait := 100 * time.Millisecond
+		for time.Now().Before(deadline) {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-p.done:
+				t.Stop()
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, _, err := p.cfg.Store.Transition(ctx, ws, id, change)
+			cancel()
+			if err == nil || errors.Is(err, logstore.ErrTouched) || errors.Is(err, logstore.ErrConflict) || errors.Is(err, logstore.ErrNotFound) {
+				return
+			}
+			wait = min(2*wait, time.Second)
+		}
+		p.log.Error("could not abandon a message whose publish failed; the reconciler may queue it", zap.String("workspace", ws), zap.String("message_id", id))
+	}()
+}
+
+// Close stops background abandons (they stop trying; the reconciler
+// covers what they did not finish).
+func (p *Producer) Close() {
+	p.closeOnce.Do(func() { close(p.done) })
+	p.bg.Wait()
 }

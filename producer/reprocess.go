@@ -2,11 +2,8 @@ package producer
 
 import (
 	"context"
-	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/heraldhq/herald/internal/job"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/internal/reqid"
 	"github.com/heraldhq/herald/logstore"
 )
@@ -17,6 +14,9 @@ import (
 // its attempts, and a new job is published. Other statuses are
 // logstore.ErrConflict; an unknown id is logstore.ErrNotFound.
 func (p *Producer) Reprocess(ctx context.Context, ws, id string) (*Sent, error) {
+	// As with a send: once the entry may change, the caller leaving does
+	// not decide the outcome.
+	ctx = context.WithoutCancel(ctx)
 	e, err := p.cfg.Store.Get(ctx, ws, id)
 	if err != nil {
 		return nil, err
@@ -28,19 +28,14 @@ func (p *Producer) Reprocess(ctx context.Context, ws, id string) (*Sent, error) 
 	if err != nil {
 		return nil, err
 	}
-	j := &job.Job{Workspace: ws, ID: id, Channel: e.Type, Generation: gen, Product: e.ProductTag, Env: e.Env,
+	j := &queue.Job{Workspace: ws, ID: id, Channel: e.Type, Generation: gen, Product: e.ProductTag, Env: e.Env,
 		Notification: e.Notification, Retries: e.Retries, Input: e.Input, RequestID: reqid.From(ctx)}
-	if err := p.publish(ctx, j, false); err != nil {
-		p.metrics.unavailable.Inc()
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, _, terr := p.cfg.Store.Transition(mctx, ws, id, logstore.Change{
-			To: logstore.StatusFailed, From: []string{logstore.StatusReprocessing}, Generation: &gen,
-			SetError: true, ErrorCode: "UNAVAILABLE", Error: "reprocessing could not be queued; nothing was sent",
-		}); terr != nil {
-			p.log.Error("could not mark entry failed after reprocess publish failure", reqid.Field(ctx), zap.String("message_id", id), zap.Error(terr))
+	if err := p.publish(ctx, j); err != nil {
+		status, err := p.abandon(ctx, j, "", err, "reprocessing could not be queued; nothing was sent")
+		if err != nil {
+			return nil, err
 		}
-		return nil, &UnavailableError{Dependency: DependencyQueue, Err: err}
+		return &Sent{Channel: e.Type, MessageID: id, Status: status}, nil
 	}
 	p.metrics.accepted.WithLabelValues(e.Type, ViaReprocess).Inc()
 	return &Sent{Channel: e.Type, MessageID: id, Status: logstore.StatusReprocessing}, nil
