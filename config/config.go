@@ -116,11 +116,22 @@ type DeliveryConfig struct {
 	Timeout Duration `yaml:"timeout"`
 	// Concurrency is the number of deliveries in flight per channel per worker. Default 32.
 	Concurrency int `yaml:"concurrency"`
+	// WorkspaceConcurrency caps one workspace's deliveries in flight per
+	// channel per worker (each workspace has its own queue; the slots are
+	// shared in turn). Default: concurrency.
+	WorkspaceConcurrency int `yaml:"workspace_concurrency"`
+	// EndpointConcurrency caps the deliveries in flight to one endpoint of
+	// one workspace per worker; more wait in the retry due set, holding
+	// nothing. Default: concurrency.
+	EndpointConcurrency int `yaml:"endpoint_concurrency"`
+	// RetryAfterMax caps how long a provider's Retry-After delays a
+	// message (and its endpoint). Default 1h.
+	RetryAfterMax Duration `yaml:"retry_after_max"`
 	// Channels limits which channels this worker consumes. Default: all.
 	Channels []string `yaml:"channels"`
 	// ReconcileAfter is how long an entry may sit pending or reprocessing,
-	// untouched and with no job on JetStream, before the reconciler
-	// publishes its job again. Default 5m.
+	// untouched and with no job on JetStream, no worker on it and no retry
+	// waiting, before the reconciler publishes its job again. Default 1m.
 	ReconcileAfter Duration `yaml:"reconcile_after"`
 	// ReprocessRate caps how many messages a bulk reprocess queues per
 	// second. Default 1000.

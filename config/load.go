@@ -174,7 +174,10 @@ func (c *Config) applyDefaults() {
 	}
 	c.Delivery.Timeout = cmp.Or(c.Delivery.Timeout, Duration(DefaultTimeout))
 	c.Delivery.Concurrency = cmp.Or(c.Delivery.Concurrency, DefaultConcurrency)
-	c.Delivery.ReconcileAfter = cmp.Or(c.Delivery.ReconcileAfter, Duration(5*time.Minute))
+	c.Delivery.WorkspaceConcurrency = cmp.Or(c.Delivery.WorkspaceConcurrency, c.Delivery.Concurrency)
+	c.Delivery.EndpointConcurrency = cmp.Or(c.Delivery.EndpointConcurrency, c.Delivery.Concurrency)
+	c.Delivery.RetryAfterMax = cmp.Or(c.Delivery.RetryAfterMax, Duration(time.Hour))
+	c.Delivery.ReconcileAfter = cmp.Or(c.Delivery.ReconcileAfter, Duration(time.Minute))
 	c.Delivery.ReprocessRate = cmp.Or(c.Delivery.ReprocessRate, 1000)
 	c.Breaker.Failures = cmp.Or(c.Breaker.Failures, DefaultBreakerFails)
 	c.Breaker.OpenFor = cmp.Or(c.Breaker.OpenFor, Duration(DefaultBreakerOpenFor))

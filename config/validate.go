@@ -166,6 +166,15 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if c.Delivery.Concurrency < 1 || c.Delivery.Concurrency > 4096 {
 		ps.add("delivery.concurrency", "must be between 1 and 4096")
 	}
+	if w := c.Delivery.WorkspaceConcurrency; w < 1 || w > c.Delivery.Concurrency {
+		ps.add("delivery.workspace_concurrency", "must be between 1 and delivery.concurrency (%d)", c.Delivery.Concurrency)
+	}
+	if c.Delivery.EndpointConcurrency < 1 {
+		ps.add("delivery.endpoint_concurrency", "must be positive")
+	}
+	if c.Delivery.RetryAfterMax.D() < time.Second {
+		ps.add("delivery.retry_after_max", "must be at least 1s")
+	}
 	for i, ch := range c.Delivery.Channels {
 		if !slices.Contains(Channels, ch) {
 			ps.add(fmt.Sprintf("delivery.channels[%d]", i), "unknown channel %q (want one of %s)", ch, strings.Join(Channels, ", "))

@@ -17,8 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldhq/herald/config"
-	"github.com/heraldhq/herald/internal/natsx"
-	"github.com/heraldhq/herald/worker"
+	"github.com/heraldhq/herald/internal/queue"
 )
 
 // docs parses every YAML document of a file.
@@ -156,17 +155,11 @@ func TestKubernetesManifests(t *testing.T) {
 	for _, tr := range get(so, "spec", "triggers").([]any) {
 		require.Equal(t, "nats-jetstream", get(tr, "type"))
 		md := get(tr, "metadata")
-		require.Equal(t, natsx.StreamSend, get(md, "stream"))
+		require.Equal(t, queue.StreamSend, get(md, "stream"))
 		require.NotEmpty(t, get(md, "natsServerMonitoringEndpoint"))
 		require.NotEmpty(t, get(md, "lagThreshold"))
 		consumers = append(consumers, get(md, "consumer").(string))
 	}
-	var want []string
-	for _, ch := range config.Channels {
-		want = append(want, worker.ConsumerName(ch))
-	}
-	require.ElementsMatch(t, want, consumers, "one trigger per channel consumer")
-
 	// The sample configuration is one Herald accepts.
 	cm := objs["ConfigMap/herald-config"]
 	secret := objs["Secret/herald-secrets"]
@@ -181,6 +174,13 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	c, err := config.Parse([]byte(get(cm, "data", "herald.yaml").(string)), env)
 	require.NoError(t, err)
+	var want []string
+	for _, ws := range c.Workspaces {
+		for _, ch := range config.Channels {
+			want = append(want, queue.ConsumerName(ch, ws.ID))
+		}
+	}
+	require.ElementsMatch(t, want, consumers, "one trigger per consumer: per channel and workspace of the sample config")
 	require.Equal(t, 3, c.NATS.StreamReplicas)
 	require.Contains(t, c.NATSURL, "nats-0.nats-headless")
 

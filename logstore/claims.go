@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -103,23 +102,14 @@ func (s *Store) ClaimMany(ctx context.Context, recs []ClaimRecord) ([]ClaimResul
 	return out, errs
 }
 
-// Due is one retry the pump claimed: the entry as it is now.
-type Due struct {
-	Entry *Entry
-	// GenerationAttempts is the number of attempts of the entry's
-	// generation (the retry is the next one).
-	GenerationAttempts int
-	// DueAt is when the attempt was scheduled (the entry's next attempt).
-	DueAt time.Time
-}
-
 // ErrUnchecked is ClaimRetries refusing to hand out retries of a Redis the
 // ledger has not checked recently (see ledger.go).
 var ErrUnchecked = errors.New("logstore: the ledger has not checked this Redis recently")
 
 // RetryClaim is a batch of claimed retries.
 type RetryClaim struct {
-	Due []Due
+	// Due are the entries whose next attempt is due, as they are now.
+	Due []*Entry
 	// LeaseEnd identifies the claim (RetriesPublished).
 	LeaseEnd int64
 	// Suspects are messages whose retry may already have been made in the
@@ -148,8 +138,7 @@ func (s *Store) ClaimRetries(ctx context.Context, ws string, now time.Time, leas
 		if err != nil {
 			return rc, err
 		}
-		d := Due{Entry: e, DueAt: e.NextAttemptAt, GenerationAttempts: generationAttempts(raw)}
-		rc.Due = append(rc.Due, d)
+		rc.Due = append(rc.Due, e)
 	}
 	for _, v := range res[3].([]any) {
 		rc.Suspects = append(rc.Suspects, v.(string))
@@ -157,36 +146,22 @@ func (s *Store) ClaimRetries(ctx context.Context, ws string, now time.Time, leas
 	return rc, nil
 }
 
-// generationAttempts reads the attempts of the current generation (the
-// state line's 7th field), which Entry does not carry.
-func generationAttempts(raw string) int {
-	pos := 0
-	for f := 0; f < 6; f++ {
-		i := strings.IndexByte(raw[pos:], '|')
-		if i < 0 {
-			return 0
-		}
-		pos += i + 1
-	}
-	end := strings.IndexByte(raw[pos:], '|')
-	if end < 0 {
-		return 0
-	}
-	n, _ := strconv.Atoi(raw[pos : pos+end])
-	return n
-}
-
-// RetriesPublished takes retries whose job is published out of the due
-// set, each only if it is still the claim's (leaseEnd): one a worker has
-// attempted and rescheduled meanwhile stays.
-func (s *Store) RetriesPublished(ctx context.Context, ws string, leaseEnd int64, ids []string) error {
-	if len(ids) == 0 {
+// RetriesPublished settles a pump's claim: the published retries leave
+// the due set, and those it could not publish (unpublished) are due again
+// at once for any pump — each only if it is still the claim's (leaseEnd):
+// one a worker attempted and rescheduled meanwhile stays as it is.
+func (s *Store) RetriesPublished(ctx context.Context, ws string, leaseEnd int64, published, unpublished []string) error {
+	if len(published)+len(unpublished) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 1+len(ids))
+	args := make([]any, 0, 1+2*(len(published)+len(unpublished)))
 	args = append(args, leaseEnd)
-	for _, id := range ids {
-		args = append(args, id)
+	for _, id := range published {
+		args = append(args, id, "")
+	}
+	now := s.clock.Now().UnixMilli()
+	for _, id := range unpublished {
+		args = append(args, id, now)
 	}
 	if err := retryDoneScript.Run(ctx, s.rdb, []string{s.keys.retryDue(ws)}, args...).Err(); err != nil {
 		return fmt.Errorf("logstore: retries published: %w", err)

@@ -141,10 +141,10 @@ func TestRetryDueSet(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rc.Due, 1)
 	d := rc.Due[0]
-	require.Equal(t, ne.ID, d.Entry.ID)
+	require.Equal(t, ne.ID, d.ID)
 	require.Equal(t, 1, d.GenerationAttempts)
-	require.Equal(t, clk.Now().Add(2*time.Second), d.DueAt)
-	require.JSONEq(t, `{"body":{"order":1}}`, string(d.Entry.Input))
+	require.Equal(t, clk.Now().Add(2*time.Second), d.NextAttemptAt)
+	require.JSONEq(t, `{"body":{"order":1}}`, string(d.Input))
 	again, err := s.ClaimRetries(ctx, "acme", at, 5*time.Second, 10)
 	require.NoError(t, err)
 	require.Empty(t, again.Due, "leased: no other pump gets it")
@@ -155,7 +155,7 @@ func TestRetryDueSet(t *testing.T) {
 	_, err = s.Record(ctx, logstore.AttemptRecord{Workspace: "acme", ID: ne.ID, Attempt: retryAttempt(clk), Outcome: logstore.OutcomeRetry,
 		MaxAttempts: 4, Backoff: logstore.Backoff{Initial: 2 * time.Second, Max: time.Minute}, Token: "w2"})
 	require.NoError(t, err)
-	require.NoError(t, s.RetriesPublished(ctx, "acme", rc.LeaseEnd, []string{ne.ID}))
+	require.NoError(t, s.RetriesPublished(ctx, "acme", rc.LeaseEnd, []string{ne.ID}, nil))
 	n, err = s.RetriesDue(ctx, "acme")
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n, "the next retry stays")
@@ -163,7 +163,12 @@ func TestRetryDueSet(t *testing.T) {
 	rc, err = s.ClaimRetries(ctx, "acme", clk.Now().Add(time.Hour), 5*time.Second, 10)
 	require.NoError(t, err)
 	require.Len(t, rc.Due, 1)
-	require.NoError(t, s.RetriesPublished(ctx, "acme", rc.LeaseEnd, []string{ne.ID}))
+	// Not published (JetStream unreachable): due again at once, for any pump.
+	require.NoError(t, s.RetriesPublished(ctx, "acme", rc.LeaseEnd, nil, []string{ne.ID}))
+	rc, err = s.ClaimRetries(ctx, "acme", clk.Now().Add(time.Hour), 5*time.Second, 10)
+	require.NoError(t, err)
+	require.Len(t, rc.Due, 1, "handed back, not held for the lease")
+	require.NoError(t, s.RetriesPublished(ctx, "acme", rc.LeaseEnd, []string{ne.ID}, nil))
 	n, err = s.RetriesDue(ctx, "acme")
 	require.NoError(t, err)
 	require.Zero(t, n)
@@ -254,13 +259,13 @@ func TestCountersAndRollbackSuspects(t *testing.T) {
 
 	// Rollback detected "now", at seq 2: the first two entries' retries
 	// (due before now) are suspects; the third entry (seq 2) is not.
-	require.NoError(t, s.MarkRolledBack(ctx, "acme", 2, clk.Now()))
+	require.NoError(t, s.MarkRolledBack(ctx, "acme", 2, time.Time{}, clk.Now()))
 	require.NoError(t, s.Vouch(ctx, "acme", time.Minute))
 	rc, err := s.ClaimRetries(ctx, "acme", clk.Now().Add(time.Hour), time.Second, 10)
 	require.NoError(t, err)
 	require.ElementsMatch(t, ids[:2], rc.Suspects)
 	require.Len(t, rc.Due, 1)
-	require.Equal(t, ids[2], rc.Due[0].Entry.ID)
+	require.Equal(t, ids[2], rc.Due[0].ID)
 	c, err = s.Counters(ctx, "acme")
 	require.NoError(t, err)
 	require.EqualValues(t, 2, c.RolledBackSeq)

@@ -64,8 +64,11 @@ type Entry struct {
 	// Generation counts reprocessings; a delivery carries the generation it
 	// belongs to so that a stale redelivery cannot touch a newer one.
 	Generation int
-	Seq        int64
-	Input      json.RawMessage
+	// GenerationAttempts counts the attempts of this generation (retries
+	// are counted against it; a job names the attempt it is for).
+	GenerationAttempts int
+	Seq                int64
+	Input              json.RawMessage
 }
 
 // An entry is stored as one string of three lines:
@@ -122,7 +125,7 @@ func decodeEntry(ws string, raw string) (*Entry, error) {
 		NotificationTag: h.NT, Notification: h.N, Type: h.Ty, ProcessID: h.Proc, CampaignID: h.Camp,
 		Retries: h.R, Session: h.Ses, Cache: h.Ch, Input: json.RawMessage(input),
 		Seq: num(f[1]), CreatedAt: time.UnixMilli(num(f[2])).UTC(), UpdatedAt: time.UnixMilli(num(f[3])).UTC(),
-		Status: f[4], Attempts: int(num(f[5])), Generation: int(num(f[7])),
+		Status: f[4], Attempts: int(num(f[5])), GenerationAttempts: int(num(f[6])), Generation: int(num(f[7])),
 		TriggeredBy: f[9], FirstTriggeredBy: f[10], ErrorCode: f[11], Error: f[12],
 	}
 	if na := num(f[8]); na > 0 {

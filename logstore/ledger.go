@@ -24,12 +24,15 @@ type Counters struct {
 	// Redis was last detected: entries below it may have lost their
 	// outcome, so nothing re-sends them on its own. -1: none detected.
 	RolledBackSeq int64
-	RolledBackAt  time.Time
+	// RolledBackFrom and RolledBackAt bound when the lost writes happened:
+	// after the last checkpoint Redis still satisfies (zero: unknown),
+	// before the detection.
+	RolledBackFrom, RolledBackAt time.Time
 }
 
 // Counters reads the workspace's counters.
 func (s *Store) Counters(ctx context.Context, ws string) (Counters, error) {
-	v, err := s.rdb.HMGet(ctx, s.keys.meta(ws), "seq", "rec", "rb", "rbt").Result()
+	v, err := s.rdb.HMGet(ctx, s.keys.meta(ws), "seq", "rec", "rb", "rbt", "rbf").Result()
 	if err != nil {
 		return Counters{}, fmt.Errorf("logstore: counters: %w", err)
 	}
@@ -45,15 +48,23 @@ func (s *Store) Counters(ctx context.Context, ws string) (Counters, error) {
 	if at := num(v[3], 0); at > 0 {
 		c.RolledBackAt = time.UnixMilli(at).UTC()
 	}
+	if from := num(v[4], 0); from > 0 {
+		c.RolledBackFrom = time.UnixMilli(from).UTC()
+	}
 	return c, nil
 }
 
 // MarkRolledBack records that the ledger found this Redis behind its
 // checkpoint: entries with a sequence number below seq are not re-sent by
-// the reconciler, and retries already due at `at` are not re-sent by the
-// pump (retry_claim.lua).
-func (s *Store) MarkRolledBack(ctx context.Context, ws string, seq int64, at time.Time) error {
-	if err := s.rdb.HSet(ctx, s.keys.meta(ws), "rb", seq, "rbt", at.UnixMilli()).Err(); err != nil {
+// the reconciler, and retries that fell due between from (zero: any time)
+// and at are not re-sent by the pump (retry_claim.lua): they may have been
+// made in the time Redis lost.
+func (s *Store) MarkRolledBack(ctx context.Context, ws string, seq int64, from, at time.Time) error {
+	f := int64(0)
+	if !from.IsZero() {
+		f = from.UnixMilli()
+	}
+	if err := s.rdb.HSet(ctx, s.keys.meta(ws), "rb", seq, "rbt", at.UnixMilli(), "rbf", f).Err(); err != nil {
 		return fmt.Errorf("logstore: mark rolled back: %w", err)
 	}
 	return nil

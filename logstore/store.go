@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -271,7 +272,7 @@ func (s *Store) CreateMany(ctx context.Context, es []*NewEntry) ([]Created, []er
 		}
 		if err != nil {
 			for _, i := range idx {
-				errs[i] = &CreateError{Deadline: deadline, Err: err}
+				errs[i] = &CreateError{Deadline: deadline, Err: err, Unsent: unsent(err)}
 			}
 			continue
 		}
@@ -311,6 +312,9 @@ func (s *Store) created(ctx context.Context, e *NewEntry, res []any) (Created, e
 type CreateError struct {
 	Deadline time.Time
 	Err      error
+	// Unsent: the call never reached Redis (it could not connect), so
+	// nothing was or will be written: no need to wait for Deadline.
+	Unsent bool
 }
 
 func (e *CreateError) Error() string { return "logstore: create: " + e.Err.Error() }
@@ -624,4 +628,11 @@ func (s *Store) Attempts(ctx context.Context, ws, id, after string, limit int) (
 func (s *Store) expired(id string) bool {
 	t, ok := ids.Time(id)
 	return ok && t.Before(s.clock.Now().Add(-s.retention))
+}
+
+// unsent reports whether a command failed before reaching Redis: the
+// connection could not be made.
+func unsent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

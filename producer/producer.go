@@ -372,17 +372,15 @@ func (p *Producer) settleFailedCreate(ctx context.Context, ws, id, cacheKey stri
 // out a create's deadline.
 const createSkew = 250 * time.Millisecond
 
-// abandonFor is how long a background abandon keeps trying. It is well
-// inside the reconciler's reconcile_after (≥ 30s), which would otherwise
-// find the entry pending without a job and queue it.
-const abandonFor = 20 * time.Second
 
 // abandonLater retries an abandon while Redis is unreachable.
 func (p *Producer) abandonLater(ws, id string, change logstore.Change) {
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
-		deadline := time.Now().Add(abandonFor)
+		// Inside half the reconciler's reconcile_after, which would
+		// otherwise find the entry pending without a job and queue it.
+		deadline := time.Now().Add(p.cfg.Config().Delivery.ReconcileAfter.D() / 2)
 		wait := 100 * time.Millisecond
 		for time.Now().Before(deadline) {
 			t := time.NewTimer(wait)

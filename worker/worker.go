@@ -3,171 +3,224 @@ package worker
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/clock"
-	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/logstore"
-	"github.com/heraldhq/herald/worker/channel"
 )
-
-// Deliverer sends one message on one channel. Implementations live in
-// worker/channel/...; resilience (breakers, retries, metrics) wraps them here.
-type Deliverer interface {
-	// Endpoint names the provider endpoint m goes to (scheme and host):
-	// the key of its circuit breaker.
-	Endpoint(m *channel.Message) (string, error)
-	// Deliver makes one attempt. A failure is a *channel.Error (an
-	// unclassified error is retryable).
-	Deliver(ctx context.Context, m *channel.Message) (channel.Result, error)
-}
 
 // Config configures a Worker. Zero values mean the documented defaults.
 type Config struct {
-	// Config returns the current configuration (it may be reloaded).
+	// Config returns the current configuration (it may be reloaded): the
+	// workspaces to consume for, and the definitions of their messages.
 	Config func() *config.Config
 	Store  *logstore.Store
-	JS     jetstream.JetStream
-	// Deliverers by channel. The worker consumes exactly these channels.
+	Queue  *queue.Queue
+	// Deliverers by channel. The worker consumes exactly these channels;
+	// each is wrapped in Metrics, Timeout and the breakers (in that order,
+	// outermost first), then in Middleware, if any.
 	Deliverers map[string]Deliverer
-	// Concurrency is the number of deliveries in flight per channel. Default 32.
+	Middleware []Middleware
+	// Concurrency is the number of deliveries in flight per channel in
+	// this worker, shared by all workspaces in turn. Default 32.
 	Concurrency int
-	// AckWait is the consumers' ack wait. Default 30s.
+	// WorkspaceConcurrency caps one workspace's share of Concurrency.
+	// Default Concurrency (turns are fair anyway: each waiting workspace
+	// gets the next free slot in order).
+	WorkspaceConcurrency int
+	// EndpointConcurrency caps the deliveries in flight to one endpoint
+	// of one workspace. Default Concurrency.
+	EndpointConcurrency int
+	// AckWait is the consumers' ack wait, and the lease of a delivery.
+	// Default 30s.
 	AckWait time.Duration
-	// MaxAckPending caps unacknowledged messages per consumer. Default 10000.
+	// MaxAckPending caps unacknowledged messages per consumer (one per
+	// workspace and channel). Default 10000.
 	MaxAckPending int
 	// Backoff between retries: Initial doubling to Max, with Jitter (0..1).
 	BackoffInitial, BackoffMax time.Duration
 	Jitter                     float64
+	// RetryAfterMax caps a provider's Retry-After. Default 1h.
+	RetryAfterMax time.Duration
 	// Breaker settings: consecutive retryable Failures open it for OpenFor;
 	// then HalfOpenRequests probes decide.
 	BreakerFailures         int
 	BreakerOpenFor          time.Duration
 	BreakerHalfOpenRequests int
-	// LateJob: a job stored in the stream more than LateJob after its
-	// message was created (the time in its id) is checked against its
-	// entry before delivery: the producer may have given up on publishing
-	// it (its publish timeout is 5 s) and answered 503. Default 2s.
-	LateJob time.Duration
 	// RecordRetryFor is how long a worker keeps retrying to record the
 	// outcome of an attempt while Redis is unreachable, holding the
 	// message, before it hands it back (and the message is sent again).
 	// Default 1 minute.
 	RecordRetryFor time.Duration
 	// LagInterval is how often consumer lag is read for metrics and the
-	// stall watchdog. Default 5s.
+	// stall watchdog, and how often consumers are matched to the
+	// configured workspaces. Default 5s.
 	LagInterval time.Duration
-	Clock       clock.Clock
-	Logger      *zap.Logger
-	Registerer  prometheus.Registerer
+	// PumpInterval is how often the retry pump looks for due retries.
+	// Default 100ms.
+	PumpInterval time.Duration
+	// PumpLease is how long a pump holds the retries it claimed before
+	// another may take them; well inside the duplicate window, so that a
+	// retry republished after a pump died is dropped as a duplicate.
+	// Default 15s.
+	PumpLease time.Duration
+	// ReconcileAfter is how long an entry must sit pending, untouched and
+	// with no job anywhere, before the reconciler queues it again.
+	// Default 1 minute.
+	ReconcileAfter time.Duration
+	// LedgerInterval is how often the log store's counters are
+	// checkpointed outside Redis (rollback detection). Default 1s.
+	LedgerInterval time.Duration
+	Clock          clock.Clock
+	Logger         *zap.Logger
+	Registerer     prometheus.Registerer
 }
 
-// Worker consumes deliveries from JetStream and delivers them.
+// Worker consumes deliveries from JetStream and delivers them; its retry
+// pump publishes retries when they fall due, its reconciler queues again
+// what lost its job, and its ledger watches the log store for rollbacks.
 type Worker struct {
-	cfg      Config
-	clock    clock.Clock
-	log      *zap.Logger
-	metrics  *metrics
-	breakers *breakers
+	cfg        Config
+	clock      clock.Clock
+	log        *zap.Logger
+	metrics    *metrics
+	breakers   *Breakers
+	limits     *endpointLimits
+	deliverers map[string]Deliverer
+	pools      map[string]chan struct{}
+	id         string
+	seq        atomic.Uint64
+
+	pump       *pump
+	reconciler *Reconciler
+	ledger     *Ledger
 
 	stopping atomic.Bool
-	// verifyUntil (unix ns): until then every delivery checks its entry
-	// first, first deliveries included (VerifyDeliveriesFor).
-	verifyUntil atomic.Int64
-	cancel      context.CancelFunc // cancels fetching
-	abort       context.CancelFunc // cancels in-flight deliveries
-	inflight    sync.WaitGroup
-	loops       sync.WaitGroup
-}
+	cancel   context.CancelFunc // cancels fetching and the background loops
+	abort    context.CancelFunc // cancels in-flight deliveries
+	inflight sync.WaitGroup
+	loops    sync.WaitGroup
 
-// ConsumerName is the durable consumer of a channel, shared by every worker
-// replica so that each delivery goes to one of them.
-func ConsumerName(ch string) string { return "herald-" + ch }
+	mu        sync.Mutex
+	consumers map[string]*wsConsumer // by channel + "/" + workspace
+}
 
 // New returns a Worker.
 func New(cfg Config) (*Worker, error) {
-	if cfg.Config == nil || cfg.Store == nil || cfg.JS == nil || len(cfg.Deliverers) == 0 {
-		return nil, errors.New("worker: Config, Store, JS and at least one Deliverer are required")
+	if cfg.Config == nil || cfg.Store == nil || cfg.Queue == nil || len(cfg.Deliverers) == 0 {
+		return nil, errors.New("worker: Config, Store, Queue and at least one Deliverer are required")
 	}
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, 32)
+	cfg.WorkspaceConcurrency = min(cmp.Or(cfg.WorkspaceConcurrency, cfg.Concurrency), cfg.Concurrency)
+	cfg.EndpointConcurrency = cmp.Or(cfg.EndpointConcurrency, cfg.Concurrency)
 	cfg.AckWait = cmp.Or(cfg.AckWait, 30*time.Second)
 	cfg.MaxAckPending = cmp.Or(cfg.MaxAckPending, 10000)
 	cfg.BackoffInitial = cmp.Or(cfg.BackoffInitial, time.Second)
 	cfg.BackoffMax = cmp.Or(cfg.BackoffMax, 10*time.Minute)
+	cfg.RetryAfterMax = cmp.Or(cfg.RetryAfterMax, time.Hour)
 	cfg.BreakerFailures = cmp.Or(cfg.BreakerFailures, 5)
 	cfg.BreakerOpenFor = cmp.Or(cfg.BreakerOpenFor, 30*time.Second)
 	cfg.BreakerHalfOpenRequests = cmp.Or(cfg.BreakerHalfOpenRequests, 1)
 	cfg.LagInterval = cmp.Or(cfg.LagInterval, 5*time.Second)
 	cfg.RecordRetryFor = cmp.Or(cfg.RecordRetryFor, time.Minute)
-	cfg.LateJob = cmp.Or(cfg.LateJob, 2*time.Second)
+	cfg.PumpInterval = cmp.Or(cfg.PumpInterval, 100*time.Millisecond)
+	cfg.PumpLease = cmp.Or(cfg.PumpLease, 15*time.Second)
+	cfg.ReconcileAfter = cmp.Or(cfg.ReconcileAfter, time.Minute)
+	cfg.LedgerInterval = cmp.Or(cfg.LedgerInterval, time.Second)
 	log := cmp.Or(cfg.Logger, zap.NewNop()).Named("worker")
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, clock: clock.Or(cfg.Clock), log: log, metrics: m}
-	w.breakers = newBreakers(cfg, m, log)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	w := &Worker{cfg: cfg, clock: clock.Or(cfg.Clock), log: log, metrics: m, id: hex.EncodeToString(rnd[:]),
+		limits: newEndpointLimits(cfg.EndpointConcurrency), deliverers: map[string]Deliverer{}, pools: map[string]chan struct{}{},
+		consumers: map[string]*wsConsumer{}}
+	w.breakers = NewBreakers(BreakerSettings{
+		Failures: cfg.BreakerFailures, OpenFor: cfg.BreakerOpenFor, HalfOpenRequests: cfg.BreakerHalfOpenRequests,
+		RetryAfterMax: cfg.RetryAfterMax, Clock: cfg.Clock,
+		OnState: func(ws, ch, endpoint string, from, to gobreaker.State) {
+			m.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(to))
+			if from == to {
+				return // a new breaker
+			}
+			m.breakerTransitions.WithLabelValues(ch, to.String()).Inc()
+			log.Warn("circuit breaker changed state", zap.String("workspace", ws), zap.String("channel", ch),
+				zap.String("endpoint", endpoint), zap.String("from", from.String()), zap.String("to", to.String()))
+		},
+	})
+	// No attempt outlives the ack wait, whatever a channel's own timeout.
+	attemptBound := cfg.AckWait * 9 / 10
+	for ch, d := range cfg.Deliverers {
+		mw := append([]Middleware{m.wrap(ch), Timeout(attemptBound), w.breakers.Wrap(ch)}, cfg.Middleware...)
+		w.deliverers[ch] = Chain(d, mw...)
+		w.pools[ch] = make(chan struct{}, cfg.Concurrency)
+	}
+	w.ledger = &Ledger{Store: cfg.Store, Queue: cfg.Queue, Workspaces: w.workspaces, Interval: cfg.LedgerInterval,
+		Clock: cfg.Clock, Logger: log.Named("ledger"), rollbacks: m.rollbacks}
+	w.reconciler = &Reconciler{Store: cfg.Store, Queue: cfg.Queue, Workspaces: w.workspaces, After: cfg.ReconcileAfter,
+		Clock: cfg.Clock, Logger: log.Named("reconciler"), reconciled: m.reconciled, withheld: m.reconcileWithheld}
+	w.pump = &pump{w: w}
 	return w, nil
 }
 
-// VerifyDeliveriesFor makes every delivery of the next d check its log
-// entry before sending, first deliveries included (normally only
-// redeliveries do). A JetStream server that crashed (kill -9, OOM) loses
-// the consumer state it had not written yet, so messages it had already
-// delivered — and the worker sent — come back with NumDelivered 1 after
-// its restart: without the check they are sent twice (the fault suite saw
-// 20-30 per restart at 1,000 messages/s). The app calls this when its
-// NATS connection is re-established. The check is one Redis read per
-// delivery, so it is not on all the time (it cost about a third of the
-// end-to-end throughput in BenchmarkCallbackEndToEnd). A worker that
-// starts after a server crash it did not see (both on a node that died)
-// is not covered: those redeliveries may be sent twice (at least once).
-func (w *Worker) VerifyDeliveriesFor(d time.Duration) {
-	until := time.Now().Add(d).UnixNano()
-	for {
-		cur := w.verifyUntil.Load()
-		if cur >= until || w.verifyUntil.CompareAndSwap(cur, until) {
-			return
-		}
+// workspaces lists the configured workspaces.
+func (w *Worker) workspaces() []string {
+	var out []string
+	for _, ws := range w.cfg.Config().Workspaces {
+		out = append(out, ws.ID)
 	}
+	return out
 }
 
-// verifying reports whether deliveries check their entry first.
-func (w *Worker) verifying() bool { return time.Now().UnixNano() < w.verifyUntil.Load() }
+// token names one delivery's lease: unique per worker and delivery.
+func (w *Worker) token() string {
+	return w.id + "-" + fmt.Sprint(w.seq.Add(1))
+}
 
-// VerifyWindow is how long deliveries are verified after a (re)connection:
-// the messages a crashed server forgot are redelivered at once, ahead of
-// the backlog, so two ack waits and a minute cover them.
-func (w *Worker) VerifyWindow() time.Duration { return 2*w.cfg.AckWait + time.Minute }
-
-// Start creates (or updates) the durable consumers and starts consuming.
-// It returns once every consumer exists.
+// Start creates the consumers of every configured workspace and starts
+// consuming, the retry pump, the reconciler and the ledger. It returns
+// once every consumer exists.
 func (w *Worker) Start(ctx context.Context) error {
-	fetchCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	deliverCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
 	w.cancel, w.abort = cancel, abort
-	for ch := range w.cfg.Deliverers {
-		cons, err := w.ensureConsumer(ctx, ch)
-		if err != nil {
-			cancel()
-			abort()
-			return err
-		}
-		w.loops.Add(1)
-		go func() {
-			defer w.loops.Done()
-			w.consume(fetchCtx, deliverCtx, ch, cons)
-		}()
+	if err := w.syncConsumers(ctx, bgCtx, deliverCtx); err != nil {
+		cancel()
+		abort()
+		return err
 	}
+	w.loops.Add(4)
+	go func() {
+		defer w.loops.Done()
+		w.watch(bgCtx, deliverCtx)
+	}()
+	go func() {
+		defer w.loops.Done()
+		w.ledger.run(bgCtx)
+	}()
+	go func() {
+		defer w.loops.Done()
+		w.pump.run(bgCtx)
+	}()
+	go func() {
+		defer w.loops.Done()
+		w.reconciler.run(bgCtx)
+	}()
 	return nil
 }
 
@@ -183,6 +236,15 @@ func (w *Worker) Stop(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		w.loops.Wait()
+		w.mu.Lock()
+		cs := make([]*wsConsumer, 0, len(w.consumers))
+		for _, c := range w.consumers {
+			cs = append(cs, c)
+		}
+		w.mu.Unlock()
+		for _, c := range cs {
+			<-c.done
+		}
 		w.inflight.Wait()
 		close(done)
 	}()
@@ -197,152 +259,93 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 }
 
-func (w *Worker) ensureConsumer(ctx context.Context, ch string) (jetstream.Consumer, error) {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	cons, err := w.cfg.JS.CreateOrUpdateConsumer(cctx, natsx.StreamSend, jetstream.ConsumerConfig{
-		Durable:       ConsumerName(ch),
-		Description:   "Herald " + ch + " deliveries",
-		FilterSubject: natsx.ChannelFilter(ch),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.cfg.AckWait,
-		// Attempts are counted in the log entry, not by JetStream: an open
-		// breaker hands messages back without using up their retries.
-		MaxDeliver:    -1,
-		MaxAckPending: w.cfg.MaxAckPending,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("worker: consumer for %s: %w", ch, err)
-	}
-	return cons, nil
-}
-
-// consume runs one channel's pull loop. The iterator is recreated whenever
-// it fails (consumer deleted, heartbeats missed, connection replaced), and
-// the watchdog recreates it when messages wait but none arrive: a worker
-// never silently stops consuming.
-func (w *Worker) consume(fetchCtx, deliverCtx context.Context, ch string, cons jetstream.Consumer) {
-	slots := make(chan struct{}, w.cfg.Concurrency)
-	var received atomic.Int64
-	stallCheck := make(chan struct{}, 1)
-	go w.watchLag(fetchCtx, ch, cons, &received, slots, stallCheck)
-	backoff := 100 * time.Millisecond
-	for fetchCtx.Err() == nil {
-		if cons == nil {
-			var err error
-			if cons, err = w.ensureConsumer(fetchCtx, ch); err != nil {
-				w.log.Warn("consumer unavailable; retrying", zap.String("channel", ch), zap.Error(err))
-				sleepCtx(fetchCtx, backoff)
-				backoff = min(2*backoff, 5*time.Second)
+// syncConsumers starts a consumer loop for every (channel, workspace) of
+// the current config that has none, and stops those of workspaces no
+// longer configured (their jobs wait in the stream until they return).
+func (w *Worker) syncConsumers(ctx, bgCtx, deliverCtx context.Context) error {
+	want := map[string]bool{}
+	for _, ws := range w.workspaces() {
+		for ch := range w.deliverers {
+			key := ch + "/" + ws
+			want[key] = true
+			w.mu.Lock()
+			_, ok := w.consumers[key]
+			w.mu.Unlock()
+			if ok {
 				continue
 			}
-		}
-		// A small pull buffer: a buffered message must not outlive AckWait
-		// before its delivery starts (nats.go issue 1929).
-		it, err := cons.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency), jetstream.PullHeartbeat(5*time.Second))
-		if err != nil {
-			w.log.Warn("consumer iterator failed; recreating consumer", zap.String("channel", ch), zap.Error(err))
-			w.metrics.restarts.WithLabelValues(ch).Inc()
-			cons = nil
-			sleepCtx(fetchCtx, backoff)
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		stop := context.AfterFunc(fetchCtx, it.Drain)
-		restart := make(chan struct{})
-		go func() {
-			select {
-			case <-stallCheck:
-				w.log.Warn("messages are waiting but none arrive; restarting the consumer", zap.String("channel", ch))
-				it.Stop()
-			case <-restart:
+			c, err := w.startConsumer(ctx, bgCtx, deliverCtx, ch, ws)
+			if err != nil {
+				return err
 			}
-		}()
-		err = w.pull(fetchCtx, deliverCtx, ch, it, slots, &received)
-		close(restart)
-		stop()
-		if fetchCtx.Err() != nil {
-			break
+			w.mu.Lock()
+			w.consumers[key] = c
+			w.mu.Unlock()
 		}
-		w.log.Warn("consumer iterator stopped; recreating", zap.String("channel", ch), zap.Error(err))
-		w.metrics.restarts.WithLabelValues(ch).Inc()
-		it.Stop()
-		cons = nil
-		backoff = 100 * time.Millisecond
-		sleepCtx(fetchCtx, backoff)
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for key, c := range w.consumers {
+		if !want[key] {
+			c.stop()
+			delete(w.consumers, key)
+		}
+	}
+	return nil
 }
 
-// pull takes messages while a delivery slot is free. It returns when the
-// iterator ends; during shutdown (drain) the messages still buffered are
-// handed straight back.
-func (w *Worker) pull(fetchCtx, deliverCtx context.Context, ch string, it jetstream.MessagesContext, slots chan struct{}, received *atomic.Int64) error {
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-fetchCtx.Done():
-			// Release nothing: the drain below hands buffered messages back.
-		}
-		msg, err := it.Next()
-		if err != nil {
-			if fetchCtx.Err() == nil {
-				<-slots
-			}
-			return err
-		}
-		received.Add(1)
-		if fetchCtx.Err() != nil {
-			_ = msg.Nak()
-			continue
-		}
-		w.inflight.Add(1)
-		w.metrics.inflight.WithLabelValues(ch).Inc()
-		go func() {
-			defer func() {
-				w.metrics.inflight.WithLabelValues(ch).Dec()
-				<-slots
-				w.inflight.Done()
-			}()
-			w.handle(deliverCtx, ch, msg)
-		}()
-	}
-}
-
-// watchLag reports the consumer's lag and flags a stall: messages pending
-// for two checks in a row, free slots, yet nothing received.
-func (w *Worker) watchLag(ctx context.Context, ch string, cons jetstream.Consumer, received *atomic.Int64, slots chan struct{}, stall chan<- struct{}) {
+// watch keeps consumers matched to the config and reads their lag (the
+// queue-lag metrics and the stall watchdog) every LagInterval, with one
+// request for all of them.
+func (w *Worker) watch(bgCtx, deliverCtx context.Context) {
 	t := time.NewTicker(w.cfg.LagInterval)
 	defer t.Stop()
-	last, idle := received.Load(), 0
 	for {
 		select {
-		case <-ctx.Done():
+		case <-bgCtx.Done():
 			return
 		case <-t.C:
 		}
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ci, err := cons.Info(ictx) // by durable name: valid across re-creation
+		sctx, cancel := context.WithTimeout(bgCtx, 10*time.Second)
+		if err := w.syncConsumers(sctx, bgCtx, deliverCtx); err != nil {
+			w.log.Warn("could not create a consumer; retrying", zap.Error(err))
+		}
+		infos, err := w.cfg.Queue.Consumers(sctx)
 		cancel()
 		if err != nil {
 			continue
 		}
-		w.metrics.pending.WithLabelValues(ch).Set(float64(ci.NumPending))
-		w.metrics.ackPending.WithLabelValues(ch).Set(float64(ci.NumAckPending))
-		now := received.Load()
-		if ci.NumPending > 0 && now == last && len(slots) < cap(slots) {
-			idle++
-		} else {
-			idle = 0
+		pending, ackPending := map[string]float64{}, map[string]float64{}
+		byName := map[string]*wsConsumer{}
+		w.mu.Lock()
+		for _, c := range w.consumers {
+			byName[c.name] = c
 		}
-		last = now
-		if idle >= 2 {
-			idle = 0
-			select {
-			case stall <- struct{}{}:
-			default:
+		w.mu.Unlock()
+		for _, ci := range infos {
+			c := byName[ci.Name]
+			if c == nil {
+				continue
 			}
+			pending[c.ch] += float64(ci.NumPending)
+			ackPending[c.ch] += float64(ci.NumAckPending)
+			c.checkStall(ci.NumPending)
+		}
+		for ch := range w.deliverers {
+			w.metrics.pending.WithLabelValues(ch).Set(pending[ch])
+			w.metrics.ackPending.WithLabelValues(ch).Set(ackPending[ch])
 		}
 	}
+}
+
+// channels lists the channels this worker consumes, sorted.
+func (w *Worker) channels() []string {
+	out := make([]string, 0, len(w.deliverers))
+	for ch := range w.deliverers {
+		out = append(out, ch)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

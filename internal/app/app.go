@@ -30,6 +30,7 @@ import (
 	"github.com/heraldhq/herald/internal/clock"
 	"github.com/heraldhq/herald/internal/natsx"
 	"github.com/heraldhq/herald/internal/netguard"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/internal/redisx"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/producer"
@@ -97,6 +98,8 @@ type App struct {
 	ns       *server.Server
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	queue    *queue.Queue
+	stopKeep func()
 	store    *logstore.Store
 	producer *producer.Producer
 	worker   *worker.Worker
@@ -109,9 +112,8 @@ type App struct {
 	scheduler *scheduler.Scheduler
 
 	deliverers map[string]worker.Deliverer
-	janitor    *logstore.Janitor
-	ingest     *producer.Ingest
-	reconciler *producer.Reconciler
+	janitor *logstore.Janitor
+	ingest  *producer.Ingest
 
 	stopOnce sync.Once
 	stopErr  error
@@ -183,6 +185,12 @@ func (a *App) Scheduler() *scheduler.Scheduler { return a.scheduler }
 // JetStream is the process's JetStream context.
 func (a *App) JetStream() jetstream.JetStream { return a.js }
 
+// Queue is the process's view of Herald's JetStream layout.
+func (a *App) Queue() *queue.Queue { return a.queue }
+
+// Worker is the worker (nil on a process without the worker role).
+func (a *App) Worker() *worker.Worker { return a.worker }
+
 // NATSURL is the client URL of the embedded server, or the configured one.
 func (a *App) NATSURL() string {
 	if a.ns != nil {
@@ -230,7 +238,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.deliverers = deliverers
 	if a.opts.Role.API || a.opts.Role.Scheduler {
 		a.producer, err = producer.New(producer.Config{
-			Config: a.Config, Store: a.store, JS: a.js, Clock: a.opts.Clock,
+			Config: a.Config, Store: a.store, Queue: a.queue, Clock: a.opts.Clock,
 			Validators: validators(), Logger: a.log.Named("producer"), Registerer: a.registry,
 		})
 		if err != nil {
@@ -241,7 +249,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}
 	if a.opts.Role.API {
-		a.ingest = &producer.Ingest{Producer: a.producer, Conn: a.nc, Config: a.Config, Dispatch: a.dispatchIngest, Logger: a.log.Named("ingest")}
+		a.ingest = &producer.Ingest{Producer: a.producer, Conn: a.nc, Config: a.Config, Dispatch: a.dispatchIngest,
+			Logger: a.log.Named("ingest"), Registerer: a.registry}
 		if err := a.ingest.Start(ctx); err != nil {
 			return fmt.Errorf("nats ingest: %w", err)
 		}
@@ -252,11 +261,6 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 		a.janitor = &logstore.Janitor{Store: a.store, Workspaces: a.workspaceIDs, Logger: a.log.Named("janitor")}
 		if err := a.janitor.Start(ctx); err != nil {
-			return err
-		}
-		a.reconciler = &producer.Reconciler{Store: a.store, JS: a.js, Workspaces: a.workspaceIDs,
-			After: cfg.Delivery.ReconcileAfter.D(), Clock: a.opts.Clock, Logger: a.log.Named("reconciler"), Registerer: a.registry}
-		if err := a.reconciler.Start(ctx); err != nil {
 			return err
 		}
 	}
@@ -352,9 +356,11 @@ func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers ma
 		enabled[ch] = d
 	}
 	w, err := worker.New(worker.Config{
-		Config: a.Config, Store: a.store, JS: a.js, Deliverers: enabled,
-		Concurrency: cfg.Delivery.Concurrency, AckWait: cfg.NATS.AckWait.D(), MaxAckPending: cfg.NATS.MaxAckPending,
+		Config: a.Config, Store: a.store, Queue: a.queue, Deliverers: enabled,
+		Concurrency: cfg.Delivery.Concurrency, WorkspaceConcurrency: cfg.Delivery.WorkspaceConcurrency, EndpointConcurrency: cfg.Delivery.EndpointConcurrency,
+		AckWait: cfg.NATS.AckWait.D(), MaxAckPending: cfg.NATS.MaxAckPending,
 		BackoffInitial: cfg.Delivery.BackoffInitial.D(), BackoffMax: cfg.Delivery.BackoffMax.D(), Jitter: *cfg.Delivery.Jitter,
+		RetryAfterMax: cfg.Delivery.RetryAfterMax.D(), ReconcileAfter: cfg.Delivery.ReconcileAfter.D(),
 		BreakerFailures: cfg.Breaker.Failures, BreakerOpenFor: cfg.Breaker.OpenFor.D(), BreakerHalfOpenRequests: cfg.Breaker.HalfOpenRequests,
 		LagInterval: a.opts.LagInterval, Clock: a.opts.Clock, Logger: a.log, Registerer: a.registry,
 	})
@@ -365,22 +371,6 @@ func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers ma
 		return err
 	}
 	a.worker = w
-	// After a disconnection the server may have restarted and forgotten
-	// deliveries: the worker verifies entries from the moment the link
-	// drops until a while after it is back (worker.VerifyDeliveriesFor).
-	logDisconnect, logReconnect := a.nc.Opts.DisconnectedErrCB, a.nc.Opts.ReconnectedCB
-	a.nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
-		w.VerifyDeliveriesFor(w.VerifyWindow())
-		if logDisconnect != nil {
-			logDisconnect(c, err)
-		}
-	})
-	a.nc.SetReconnectHandler(func(c *nats.Conn) {
-		w.VerifyDeliveriesFor(w.VerifyWindow())
-		if logReconnect != nil {
-			logReconnect(c)
-		}
-	})
 	return nil
 }
 
@@ -404,12 +394,13 @@ func (a *App) startHTTP(cfg *config.Config, opsOnly bool) error {
 		Breakers: a.breakerStates(),
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
+			// Not ready while the stream is missing (a wiped store): every
+			// role recreates it within seconds (queue.Keep).
 			"nats": func(ctx context.Context) error {
 				if !a.nc.IsConnected() {
 					return fmt.Errorf("not connected (%s)", a.nc.Status())
 				}
-				_, err := a.js.AccountInfo(ctx)
-				return err
+				return a.queue.Ready(ctx)
 			},
 		},
 	})
@@ -485,9 +476,20 @@ func (a *App) connectNATS(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
+	a.queue = queue.New(js, queue.Config{Replicas: cfg.NATS.StreamReplicas, DuplicateWindow: cfg.NATS.DuplicateWindow.D(), Logger: a.log.Named("queue")})
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	return natsx.EnsureStreams(sctx, js, natsx.StreamConfig{Replicas: cfg.NATS.StreamReplicas, DuplicateWindow: cfg.NATS.DuplicateWindow.D()})
+	if err := a.queue.Ensure(sctx); err != nil {
+		return err
+	}
+	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	kept := make(chan struct{})
+	a.stopKeep = func() { stop(); <-kept }
+	go func() {
+		defer close(kept)
+		a.queue.Keep(kctx, 2*time.Second)
+	}()
+	return nil
 }
 
 // Stop shuts down in order: readiness fails, the HTTP server stops
@@ -524,8 +526,11 @@ func (a *App) Stop(ctx context.Context) error {
 		if a.janitor != nil {
 			_ = a.janitor.Stop(ctx)
 		}
-		if a.reconciler != nil {
-			_ = a.reconciler.Stop(ctx)
+		if a.producer != nil {
+			a.producer.Close()
+		}
+		if a.stopKeep != nil {
+			a.stopKeep()
 		}
 		for _, d := range a.deliverers {
 			if c, ok := d.(interface{ Close() }); ok {

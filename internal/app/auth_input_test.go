@@ -12,7 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apptest"
 	"github.com/heraldhq/herald/internal/ids"
-	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/queue"
 )
 
 func errorOf(t *testing.T, r *apptest.Response) map[string]any {
@@ -123,7 +123,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 	require.Equal(t, keysBefore, keysAfter, "no bad request wrote to Redis")
 	r := h.Do("GET", "/v1/messages", apptest.KeyAcme, nil)
 	require.EqualValues(t, 0, r.JSON()["total"])
-	st, err := h.App.JetStream().Stream(ctx, natsx.StreamSend)
+	st, err := h.App.JetStream().Stream(ctx, queue.StreamSend)
 	require.NoError(t, err)
 	si, err := st.Info(ctx)
 	require.NoError(t, err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/app"
 	"github.com/heraldhq/herald/internal/apptest"
-	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
@@ -32,7 +32,7 @@ func TestNATSClusterR3SurvivesANode(t *testing.T) {
 		AppOpts: func(o *app.Options) { o.Embedded = false }})
 
 	ctx := context.Background()
-	s, err := prod.App.JetStream().Stream(ctx, natsx.StreamSend)
+	s, err := prod.App.JetStream().Stream(ctx, queue.StreamSend)
 	require.NoError(t, err)
 	si, err := s.Info(ctx)
 	require.NoError(t, err)

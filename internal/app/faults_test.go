@@ -15,7 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/app"
 	"github.com/heraldhq/herald/internal/apptest"
-	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/logstore"
 	"github.com/heraldhq/herald/worker"
 	"github.com/heraldhq/herald/worker/channel"
@@ -56,14 +56,16 @@ func TestWorkerDiesBeforeDelivering(t *testing.T) {
 	rc := apptest.NewReceiver(t)
 	prod, startWorker := split(t, rc)
 	pulled := make(chan struct{})
+	dead := make(chan struct{})
 	var once sync.Once
 	a := startWorker(func(d worker.Deliverer) worker.Deliverer {
 		return deliverFunc{d, func(ctx context.Context, m *channel.Message) (channel.Result, error) {
 			once.Do(func() { close(pulled) })
-			<-ctx.Done() // hangs until the process is stopped
+			<-dead // a dead process records nothing: hangs until the test ends
 			return channel.Result{}, ctx.Err()
 		}}
 	})
+	t.Cleanup(func() { close(dead) }) // before the worker's own Stop
 	id := prod.SendCallback("K-1", nil)
 	<-pulled
 	a.App.CloseNATSConnection() // killed: no ack, no nak
@@ -199,7 +201,7 @@ func TestConsumerDeletedIsRecreated(t *testing.T) {
 	h := apptest.Start(t, apptest.Options{YAML: apptest.Config(rc.URL)})
 	h.WaitStatus(h.SendCallback("C-1", nil), "sent", 10*time.Second)
 	ctx := context.Background()
-	require.NoError(t, h.App.JetStream().DeleteConsumer(ctx, natsx.StreamSend, worker.ConsumerName("callback")))
+	require.NoError(t, h.App.JetStream().DeleteConsumer(ctx, queue.StreamSend, queue.ConsumerName("callback", "acme")))
 	h.WaitStatus(h.SendCallback("C-2", nil), "sent", 20*time.Second)
 	require.Contains(t, metrics(t, h), `herald_worker_consumer_restarts_total{channel="callback"}`)
 }
@@ -229,7 +231,7 @@ func TestRedisDownOnSend(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, r.Status, string(r.Body))
 	require.Equal(t, "unavailable", r.JSON()["error"].(map[string]any)["code"])
 	require.Equal(t, "1", r.Header.Get("Retry-After"))
-	info, err := h.App.JetStream().Stream(context.Background(), natsx.StreamSend)
+	info, err := h.App.JetStream().Stream(context.Background(), queue.StreamSend)
 	require.NoError(t, err)
 	si, err := info.Info(context.Background())
 	require.NoError(t, err)

@@ -12,9 +12,9 @@ import (
 	"github.com/heraldhq/herald/internal/app"
 	"github.com/heraldhq/herald/internal/apptest"
 	"github.com/heraldhq/herald/internal/ids"
-	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/logstore"
-	"github.com/heraldhq/herald/producer"
+	"github.com/heraldhq/herald/worker"
 )
 
 // A publish lost on purpose (the entry is written, the job never queued, as
@@ -33,8 +33,12 @@ func TestReconcilerRepublishesLostJobs(t *testing.T) {
 		Retries: 3, Input: json.RawMessage(`{"params":{"id":"REC-lost"}}`), Head: true})
 	require.NoError(t, err)
 
-	r := &producer.Reconciler{Store: store, JS: prod.App.JetStream(), After: 300 * time.Millisecond}
+	r := &worker.Reconciler{Store: store, Queue: prod.App.Queue(), After: 300 * time.Millisecond}
 	n, err := r.RunOnce(ctx, "acme")
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing is done on a Redis the ledger has not vouched for")
+	require.NoError(t, store.Vouch(ctx, "acme", time.Minute))
+	n, err = r.RunOnce(ctx, "acme")
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing is old enough yet")
 	time.Sleep(400 * time.Millisecond)
@@ -44,7 +48,7 @@ func TestReconcilerRepublishesLostJobs(t *testing.T) {
 	n, err = r.RunOnce(ctx, "acme")
 	require.NoError(t, err)
 	require.Zero(t, n, "now it has a job too")
-	st, err := prod.App.JetStream().Stream(ctx, natsx.StreamSend)
+	st, err := prod.App.JetStream().Stream(ctx, queue.StreamSend)
 	require.NoError(t, err)
 	info, err := st.Info(ctx)
 	require.NoError(t, err)

@@ -28,7 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/config"
-	"github.com/heraldhq/herald/internal/natsx"
+	"github.com/heraldhq/herald/internal/queue"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
@@ -513,7 +513,7 @@ func (e *env) streamLastSeq() uint64 {
 	require.NoError(e.t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, natsx.StreamSend)
+	s, err := js.Stream(ctx, queue.StreamSend)
 	require.NoError(e.t, err)
 	return s.CachedInfo().State.LastSeq
 }

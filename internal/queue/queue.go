@@ -83,6 +83,9 @@ func New(js jetstream.JetStream, cfg Config) *Queue {
 // JetStream is the underlying JetStream context.
 func (q *Queue) JetStream() jetstream.JetStream { return q.js }
 
+// Connected reports whether the NATS connection is up.
+func (q *Queue) Connected() bool { return q.js.Conn().IsConnected() }
+
 // DuplicateWindow is the stream's de-duplication window.
 func (q *Queue) DuplicateWindow() time.Duration { return q.cfg.DuplicateWindow }
 
@@ -133,7 +136,7 @@ func (q *Queue) Ensure(ctx context.Context) error {
 	}
 	kv, err := q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: LedgerBucket, Description: "Herald: checkpoints of the log store's counters, per workspace",
-		History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
+		History: 2, Storage: jetstream.FileStorage, Replicas: replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("key-value bucket %s: %w", LedgerBucket, err)
@@ -367,36 +370,65 @@ func (q *Queue) ledger(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-// LoadCheckpoint reads a workspace's checkpoint; ok is false when there
-// is none yet.
-func (q *Queue) LoadCheckpoint(ctx context.Context, ws string) (c Checkpoint, ok bool, err error) {
+// LoadCheckpoint reads a workspace's checkpoint and the one before it
+// (nil when there was none); found is false when there is none yet.
+func (q *Queue) LoadCheckpoint(ctx context.Context, ws string) (last Checkpoint, prev *Checkpoint, found bool, err error) {
 	seen := time.Now()
 	kv, err := q.ledger(ctx)
 	if err != nil {
 		if missing(err) {
 			q.heal(ctx, seen, err)
 		}
-		return c, false, err
+		return last, nil, false, err
 	}
-	e, err := kv.Get(ctx, ws)
+	hist, err := kv.History(ctx, ws)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return c, false, nil
+		return last, nil, false, nil
 	}
 	if err != nil {
 		if missing(err) {
 			q.heal(ctx, seen, err)
 		}
-		return c, false, err
+		return last, nil, false, err
 	}
-	f := strings.Fields(string(e.Value()))
+	var cps []Checkpoint
+	for _, e := range hist {
+		if e.Operation() != jetstream.KeyValuePut {
+			continue
+		}
+		c, err := parseCheckpoint(e.Value())
+		if err != nil {
+			return last, nil, false, fmt.Errorf("ledger %s: %w", ws, err)
+		}
+		cps = append(cps, c)
+	}
+	if len(cps) == 0 {
+		return last, nil, false, nil
+	}
+	last = cps[len(cps)-1]
+	if len(cps) > 1 {
+		p := cps[len(cps)-2]
+		prev = &p
+	}
+	return last, prev, true, nil
+}
+
+func parseCheckpoint(v []byte) (Checkpoint, error) {
+	var c Checkpoint
+	f := strings.Fields(string(v))
 	if len(f) != 3 {
-		return c, false, fmt.Errorf("ledger %s: malformed checkpoint %q", ws, e.Value())
+		return c, fmt.Errorf("malformed checkpoint %q", v)
 	}
-	c.Seq, _ = strconv.ParseInt(f[0], 10, 64)
-	c.Records, _ = strconv.ParseInt(f[1], 10, 64)
-	at, _ := strconv.ParseInt(f[2], 10, 64)
+	var err [3]error
+	c.Seq, err[0] = strconv.ParseInt(f[0], 10, 64)
+	c.Records, err[1] = strconv.ParseInt(f[1], 10, 64)
+	at, e := strconv.ParseInt(f[2], 10, 64)
+	err[2] = e
+	if err := errors.Join(err[:]...); err != nil {
+		return c, fmt.Errorf("malformed checkpoint %q: %w", v, err)
+	}
 	c.At = time.UnixMilli(at)
-	return c, true, nil
+	return c, nil
 }
 
 // SaveCheckpoint writes a workspace's checkpoint.

@@ -147,7 +147,7 @@ func TestKeepHealsIdleRole(t *testing.T) {
 	require.NoError(t, js.DeleteStream(ctx, queue.StreamSend))
 	require.NoError(t, js.DeleteKeyValue(ctx, queue.LedgerBucket))
 	require.Eventually(t, func() bool {
-		_, _, err := q.LoadCheckpoint(ctx, "acme")
+		_, _, _, err := q.LoadCheckpoint(ctx, "acme")
 		return q.Ready(ctx) == nil && err == nil
 	}, 10*time.Second, 20*time.Millisecond)
 }
@@ -195,13 +195,23 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	q := queue.New(js, queue.Config{})
 	require.NoError(t, q.Ensure(ctx))
-	_, ok, err := q.LoadCheckpoint(ctx, "acme")
+	_, _, ok, err := q.LoadCheckpoint(ctx, "acme")
 	require.NoError(t, err)
 	require.False(t, ok)
 	at := time.UnixMilli(time.Now().UnixMilli())
 	require.NoError(t, q.SaveCheckpoint(ctx, "acme", queue.Checkpoint{Seq: 12, Records: 34, At: at}))
-	c, ok, err := q.LoadCheckpoint(ctx, "acme")
+	c, prev, ok, err := q.LoadCheckpoint(ctx, "acme")
 	require.NoError(t, err)
 	require.True(t, ok)
+	require.Nil(t, prev)
 	require.Equal(t, queue.Checkpoint{Seq: 12, Records: 34, At: at}, c)
+	for i := range 3 {
+		require.NoError(t, q.SaveCheckpoint(ctx, "acme", queue.Checkpoint{Seq: 20 + int64(i), Records: 40, At: at.Add(time.Second)}))
+	}
+	c, prev, ok, err = q.LoadCheckpoint(ctx, "acme")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.EqualValues(t, 22, c.Seq)
+	require.NotNil(t, prev)
+	require.EqualValues(t, 21, prev.Seq, "the one before, kept by the bucket's history")
 }

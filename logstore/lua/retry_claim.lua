@@ -20,8 +20,8 @@
 local base = ARGV[1]
 local now = tonumber(ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 0 then return {'unchecked'} end
-local rb = redis.call('HMGET', KEYS[3], 'rb', 'rbt')
-local rbseq, rbt = tonumber(rb[1] or '-1'), tonumber(rb[2] or '0')
+local rb = redis.call('HMGET', KEYS[3], 'rb', 'rbt', 'rbf')
+local rbseq, rbt, rbf = tonumber(rb[1] or '-1'), tonumber(rb[2] or '0'), tonumber(rb[3] or '0')
 local untl = string.format('%.0f', now + tonumber(ARGV[3]))
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[4]))
 local claimed, suspects = {}, {}
@@ -34,7 +34,7 @@ for k = 1, #due, 2 do
     local h = load_state(raw)
     if h.st ~= 'pending' and h.st ~= 'reprocessing' then
       redis.call('ZREM', KEYS[1], id) -- settled meanwhile (cancelled)
-    elseif rbseq >= 0 and h.seq < rbseq and score <= rbt then
+    elseif rbseq >= 0 and h.seq < rbseq and score <= rbt and score > rbf then
       redis.call('ZREM', KEYS[1], id)
       suspects[#suspects + 1] = id
     else

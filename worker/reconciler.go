@@ -1,0 +1,139 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/heraldhq/herald/internal/clock"
+	"github.com/heraldhq/herald/internal/queue"
+	"github.com/heraldhq/herald/logstore"
+)
+
+// Reconciler finds entries left pending or reprocessing with nothing to
+// deliver them — a producer that died between writing the entry and
+// publishing, a stream that lost its data — and publishes their job again.
+// An entry qualifies when nothing has happened to it for After, JetStream
+// holds no job for it, no worker holds its lease and no retry waits in the
+// due set.
+//
+// It does not re-send what may have been delivered: it acts only on a
+// Redis the ledger vouched for, and never on entries older than a
+// rollback the ledger detected (their outcome may be what the restored
+// snapshot lost). It counts only jobs JetStream stored: a republish the
+// duplicate window dropped was not a lost job.
+type Reconciler struct {
+	Store      *logstore.Store
+	Queue      *queue.Queue
+	Workspaces func() []string
+	// After is how long an entry must sit untouched. Default 1 minute.
+	After time.Duration
+	// Interval between runs. Default After/5, at least 1s, at most 1m.
+	Interval time.Duration
+	Clock    clock.Clock
+	Logger   *zap.Logger
+
+	reconciled *prometheus.CounterVec
+	withheld   prometheus.Counter
+}
+
+// maxExamined bounds the entries one run looks at per workspace.
+const maxExamined = 10000
+
+func (r *Reconciler) run(ctx context.Context) {
+	r.After = cmp.Or(r.After, time.Minute)
+	r.Interval = cmp.Or(r.Interval, min(max(r.After/5, time.Second), time.Minute))
+	r.Logger = cmp.Or(r.Logger, zap.NewNop())
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, ws := range r.Workspaces() {
+			if ok, err := r.Store.TryLock(ctx, ws, "reconcile", r.Interval/2); err != nil || !ok {
+				continue
+			}
+			if n, err := r.RunOnce(ctx, ws); err != nil {
+				r.Logger.Warn("reconcile failed", zap.String("workspace", ws), zap.Error(err))
+			} else if n > 0 {
+				r.Logger.Warn("queued again the jobs of entries that had none", zap.String("workspace", ws), zap.Int("count", n))
+			}
+		}
+	}
+}
+
+// RunOnce checks one workspace and returns how many jobs JetStream stored
+// for it.
+func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
+	if vouched, err := r.Store.Vouched(ctx, ws); err != nil || !vouched {
+		return 0, err // the ledger has not looked at this Redis yet
+	}
+	counters, err := r.Store.Counters(ctx, ws)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := clock.Or(r.Clock).Now().Add(-cmp.Or(r.After, time.Minute))
+	n, examined, withheld := 0, 0, 0
+	for _, status := range []string{logstore.StatusPending, logstore.StatusReprocessing} {
+		q := logstore.Query{Workspace: ws, Status: status, End: cutoff, Limit: 200}
+		for examined < maxExamined {
+			page, err := r.Store.Query(ctx, q)
+			if err != nil {
+				return n, err
+			}
+			for _, e := range page.Entries {
+				examined++
+				if e.UpdatedAt.After(cutoff) || e.NextAttemptAt.After(cutoff) {
+					continue // touched recently, or a retry is scheduled
+				}
+				if has, err := r.Queue.HasJob(ctx, e.Type, ws, e.ID); err != nil || has {
+					if err != nil {
+						return n, err
+					}
+					continue // its job is queued, or being delivered
+				}
+				if busy, err := r.Store.InFlight(ctx, ws, e.ID); err != nil || busy {
+					if err != nil {
+						return n, err
+					}
+					continue // a worker holds it, or a retry waits
+				}
+				if counters.RolledBackSeq >= 0 && e.Seq < counters.RolledBackSeq {
+					withheld++
+					continue
+				}
+				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				stored, err := r.Queue.Publish(pctx, queue.ForEntry(e))
+				cancel()
+				if err != nil {
+					return n, err
+				}
+				if stored {
+					if r.reconciled != nil {
+						r.reconciled.WithLabelValues(e.Type).Inc()
+					}
+					n++
+				}
+			}
+			if !page.HasMore {
+				break
+			}
+			q.Cursor = page.NextCursor
+		}
+	}
+	if withheld > 0 {
+		if r.withheld != nil {
+			r.withheld.Add(float64(withheld))
+		}
+		cmp.Or(r.Logger, zap.NewNop()).Error("entries without a job not queued again: they predate a detected rollback of the log store, so they may have been delivered; "+
+			"reprocess them (POST /v1/messages/reprocess with include_stuck_pending) once you know",
+			zap.String("workspace", ws), zap.Int("count", withheld))
+	}
+	return n, nil
+}
