@@ -372,7 +372,6 @@ func (p *Producer) settleFailedCreate(ctx context.Context, ws, id, cacheKey stri
 // out a create's deadline.
 const createSkew = 250 * time.Millisecond
 
-
 // abandonLater retries an abandon while Redis is unreachable.
 func (p *Producer) abandonLater(ws, id string, change logstore.Change) {
 	p.bg.Add(1)

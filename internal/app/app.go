@@ -112,8 +112,8 @@ type App struct {
 	scheduler *scheduler.Scheduler
 
 	deliverers map[string]worker.Deliverer
-	janitor *logstore.Janitor
-	ingest  *producer.Ingest
+	janitor    *logstore.Janitor
+	ingest     *producer.Ingest
 
 	stopOnce sync.Once
 	stopErr  error
