@@ -85,6 +85,9 @@ type Options struct {
 	WrapSender func(scheduler.Sender) scheduler.Sender
 	// SchedulerOwner names this process's scheduler in its claims.
 	SchedulerOwner string
+	// KeepInterval is how often the JetStream layout is checked and
+	// recreated when missing. Default 2s.
+	KeepInterval time.Duration
 }
 
 // App is a running Herald process.
@@ -487,7 +490,7 @@ func (a *App) connectNATS(ctx context.Context, cfg *config.Config) error {
 	a.stopKeep = func() { stop(); <-kept }
 	go func() {
 		defer close(kept)
-		a.queue.Keep(kctx, 2*time.Second)
+		a.queue.Keep(kctx, cmp.Or(a.opts.KeepInterval, 2*time.Second))
 	}()
 	return nil
 }

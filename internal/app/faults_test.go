@@ -239,3 +239,26 @@ func TestRedisDownOnSend(t *testing.T) {
 	r = h.Do("GET", "/readyz", "", nil)
 	require.Equal(t, http.StatusServiceUnavailable, r.Status)
 }
+
+// The stream lost under running processes (a wiped JetStream store): the
+// API's /readyz fails while it is missing, the next send recreates it and
+// is accepted (not 503 for ever), and a role with no traffic recreates it
+// by itself.
+func TestStreamLostIsRecreated(t *testing.T) {
+	rc := apptest.NewReceiver(t)
+	h := apptest.Start(t, apptest.Options{YAML: apptest.Config(rc.URL), AppOpts: func(o *app.Options) { o.KeepInterval = time.Hour }})
+	h.WaitStatus(h.SendCallback("L-1", nil), "sent", 10*time.Second)
+	ctx := context.Background()
+	require.NoError(t, h.App.JetStream().DeleteStream(ctx, queue.StreamSend))
+	r := h.Do("GET", "/readyz", "", nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.Status)
+	require.Contains(t, string(r.Body), "stream HERALD_SEND is missing")
+	h.WaitStatus(h.SendCallback("L-2", nil), "sent", 20*time.Second)
+	require.Equal(t, http.StatusOK, h.Do("GET", "/readyz", "", nil).Status)
+
+	idle := apptest.Start(t, apptest.Options{YAML: apptest.Config(rc.URL), Role: app.RoleProducer,
+		AppOpts: func(o *app.Options) { o.KeepInterval = 50 * time.Millisecond }})
+	require.NoError(t, idle.App.JetStream().DeleteStream(ctx, queue.StreamSend))
+	require.Eventually(t, func() bool { return idle.Do("GET", "/readyz", "", nil).Status == http.StatusOK }, 10*time.Second, 20*time.Millisecond,
+		"an idle role recreates the stream by itself")
+}
