@@ -40,6 +40,12 @@ func TestMain(m *testing.M) {
 		fmt.Println("fault suite skipped: run `make test-faults` (HERALD_FAULT_SUITE=1)")
 		os.Exit(0)
 	}
+	if bin := os.Getenv("HERALD_FAULT_BIN"); bin != "" {
+		// A prebuilt binary: to run the suite against another version
+		// (a scenario that must fail on the version before a fix).
+		heraldBin = bin
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "herald-faults-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -59,6 +65,7 @@ func TestMain(m *testing.M) {
 
 const (
 	apiKey     = "hk_fault_suite_all_scopes_0000000000000000"
+	globexKey  = "hk_fault_suite_globex_key_000000000000000"
 	hookSecret = "whsec_ZmF1bHQtc3VpdGUtc2lnbmluZy1zZWNyZXQ="
 )
 
@@ -105,6 +112,50 @@ func (p *proc) start() {
 		_ = cmd.Wait()
 		_ = f.Close()
 	}()
+}
+
+// cpu is the CPU time (user + system) the process has used so far, read
+// from /proc: for the test's report, never for an assertion.
+func (p *proc) cpu() time.Duration {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (in parentheses, may hold spaces).
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * (time.Second / 100) // USER_HZ
+}
+
+// rss is the process's peak resident memory (VmHWM), from /proc.
+func (p *proc) rss() int64 {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // kill is kill -9.
@@ -160,6 +211,7 @@ type env struct {
 	rc       *receiver
 	redis    *proc
 	redisURL string
+	redisDir string
 	rdb      *redis.Client
 	nats     *proc
 	natsURL  string
@@ -182,6 +234,14 @@ type envOptions struct {
 	producerNATS func(natsURL string) string
 	// producerArgs are appended to the producer's command line.
 	producerArgs []string
+	// nats tweaks the config's nats settings (default "{ ack_wait: 5s }").
+	nats string
+	// globexPath, when set, adds workspace globex (key globexKey) whose
+	// callback goes to the receiver at this path.
+	globexPath string
+	// redisArgs replace the persistence flags of redis-server (default:
+	// an append-only file, fsync every second, no RDB snapshots).
+	redisArgs []string
 }
 
 // writeConfig (re)writes the suite's config file with these API keys.
@@ -198,9 +258,29 @@ func (e *env) configYAML(delivery, breaker string, keyHashes ...string) string {
 	for i, h := range keyHashes {
 		keys += fmt.Sprintf("      - { name: key%d, sha256: %q, scopes: [notifications:send, notifications:read, notifications:reprocess] }\n", i, h)
 	}
+	natsYAML := e.opts.nats
+	if natsYAML == "" {
+		natsYAML = "{ ack_wait: 5s }"
+	}
+	globex := ""
+	if e.opts.globexPath != "" {
+		globex = fmt.Sprintf(`
+  - id: globex
+    keys:
+      - { name: globex, sha256: %q, scopes: [notifications:send, notifications:read, notifications:reprocess] }
+    products:
+      - tag: shop
+        envs: [prd]
+        notifications:
+          - tag: orders
+            messages:
+              - tag: confirmation
+                callback: { url: "%s%s" }
+`, config.HashKey(globexKey), e.rc.url, e.opts.globexPath)
+	}
 	return fmt.Sprintf(`
 log: { level: info, format: json }
-nats: { ack_wait: 5s }
+nats: %s
 delivery: %s
 breaker: %s
 workspaces:
@@ -214,7 +294,7 @@ workspaces:
             messages:
               - tag: confirmation
                 callback: { url: "%s/hook", secret_env: HOOK_SECRET }
-`, delivery, breaker, keys, e.rc.url)
+`, natsYAML, delivery, breaker, keys, e.rc.url) + globex
 }
 
 func startEnv(t *testing.T, o envOptions) *env {
@@ -230,10 +310,14 @@ func startEnv(t *testing.T, o envOptions) *env {
 	rdir := filepath.Join(e.dir, "redis")
 	require.NoError(t, os.MkdirAll(rdir, 0o755))
 	e.redisURL = "redis://127.0.0.1:" + strconv.Itoa(rport) + "/0"
-	e.redis = newProc(t, e.dir, "redis", mustLook(t, "redis-server"), []string{
-		"--port", strconv.Itoa(rport), "--bind", "127.0.0.1", "--dir", rdir, "--save", "",
-		"--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no",
-	}, nil)
+	persistence := o.redisArgs
+	if persistence == nil {
+		persistence = []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}
+	}
+	e.redisDir = rdir
+	e.redis = newProc(t, e.dir, "redis", mustLook(t, "redis-server"), append([]string{
+		"--port", strconv.Itoa(rport), "--bind", "127.0.0.1", "--dir", rdir, "--daemonize", "no",
+	}, persistence...), nil)
 	e.startRedis()
 	e.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(rport)})
 	t.Cleanup(func() { _ = e.rdb.Close() })
@@ -423,13 +507,18 @@ func (e *env) sendOne(ctx context.Context, i int) sendResult {
 }
 
 func (e *env) post(ctx context.Context, path string, body []byte) (int, map[string]any, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", e.prodURL+path, bytes.NewReader(body))
+	return e.do(ctx, e.client, "POST", apiKey, path, body)
+}
+
+// do makes one API request with key through client.
+func (e *env) do(ctx context.Context, client *http.Client, method, key, path string, body []byte) (int, map[string]any, error) {
+	req, err := http.NewRequestWithContext(ctx, method, e.prodURL+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -573,7 +662,12 @@ type receiver struct {
 	srv   *http.Server
 	mu    sync.Mutex
 	byID  map[string]int
-	total atomic.Int64
+	// byOrder counts 2xx answers by the "order" of the body: one logical
+	// send, whatever message id it got.
+	byOrder map[string]int
+	// byPath counts every request by path (/throttle, /dead).
+	byPath map[string]int
+	total  atomic.Int64
 	// failing: 0 answer 200; 1 alternate 500 and a stall past the
 	// delivery timeout.
 	failing atomic.Int32
@@ -583,7 +677,7 @@ type receiver struct {
 func startReceiver(t *testing.T) *receiver {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	rc := &receiver{url: "http://" + l.Addr().String(), byID: map[string]int{}}
+	rc := &receiver{url: "http://" + l.Addr().String(), byID: map[string]int{}, byOrder: map[string]int{}, byPath: map[string]int{}}
 	rc.srv = &http.Server{Handler: http.HandlerFunc(rc.serve), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = rc.srv.Serve(l) }()
 	t.Cleanup(func() { _ = rc.srv.Close() })
@@ -591,8 +685,20 @@ func startReceiver(t *testing.T) *receiver {
 }
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
+	data, _ := io.ReadAll(r.Body)
 	id := r.Header.Get("webhook-id")
+	rc.mu.Lock()
+	rc.byPath[r.URL.Path]++
+	rc.mu.Unlock()
+	switch r.URL.Path {
+	case "/throttle":
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	case "/dead":
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	n := rc.total.Add(1)
 	if rc.failing.Load() == 1 {
 		rc.failed.Add(1)
@@ -607,8 +713,15 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
+	var body struct {
+		Order json.Number `json:"order"`
+	}
+	_ = json.Unmarshal(data, &body)
 	rc.mu.Lock()
 	rc.byID[id]++
+	if body.Order != "" {
+		rc.byOrder[body.Order.String()]++
+	}
 	rc.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"ok":true}`)
@@ -619,6 +732,24 @@ func (rc *receiver) count(id string) int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return rc.byID[id]
+}
+
+// orders returns how many times each order (logical send) was delivered.
+func (rc *receiver) orders() map[string]int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	out := make(map[string]int, len(rc.byOrder))
+	for k, v := range rc.byOrder {
+		out[k] = v
+	}
+	return out
+}
+
+// requests is how many requests a path got.
+func (rc *receiver) requests(path string) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.byPath[path]
 }
 
 // delivered is the number of distinct messages answered 2xx.
