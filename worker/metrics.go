@@ -28,7 +28,7 @@ type metrics struct {
 	retriesWithheld    prometheus.Counter
 	retriesWaiting     prometheus.Gauge
 	reconciled         *prometheus.CounterVec
-	reconcileWithheld  prometheus.Counter
+	reconcileWithheld  *prometheus.GaugeVec
 	rollbacks          prometheus.Counter
 }
 
@@ -100,10 +100,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_producer_reconciled_total",
 		Help: "Jobs the reconciler published again for entries that had none, counted only when JetStream stored them (not a duplicate).",
 	}, []string{"channel"})
-	m.reconcileWithheld = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "herald_worker_reconcile_withheld_total",
-		Help: "Entries the reconciler did not publish again because they predate a detected rollback of Redis (their outcome may be lost).",
-	})
+	m.reconcileWithheld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "herald_worker_reconcile_withheld",
+		Help: "Entries the reconciler's last run did not publish again because they predate a detected rollback of Redis (their outcome may be lost).",
+	}, []string{"workspace"})
 	m.rollbacks = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_worker_log_store_rollbacks_total",
 		Help: "Times the ledger found Redis behind its checkpoint (restored from an older snapshot, or writes lost).",

@@ -37,7 +37,7 @@ type Reconciler struct {
 	Logger   *zap.Logger
 
 	reconciled *prometheus.CounterVec
-	withheld   prometheus.Counter
+	withheld   *prometheus.GaugeVec
 }
 
 // maxExamined bounds the entries one run looks at per workspace.
@@ -127,10 +127,10 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 			q.Cursor = page.NextCursor
 		}
 	}
+	if r.withheld != nil {
+		r.withheld.WithLabelValues(ws).Set(float64(withheld))
+	}
 	if withheld > 0 {
-		if r.withheld != nil {
-			r.withheld.Add(float64(withheld))
-		}
 		cmp.Or(r.Logger, zap.NewNop()).Error("entries without a job not queued again: they predate a detected rollback of the log store, so they may have been delivered; "+
 			"reprocess them (POST /v1/messages/reprocess with include_stuck_pending) once you know",
 			zap.String("workspace", ws), zap.Int("count", withheld))
