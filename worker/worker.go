@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,16 +335,6 @@ func (w *Worker) watch(bgCtx, deliverCtx context.Context) {
 			w.metrics.ackPending.WithLabelValues(ch).Set(ackPending[ch])
 		}
 	}
-}
-
-// channels lists the channels this worker consumes, sorted.
-func (w *Worker) channels() []string {
-	out := make([]string, 0, len(w.deliverers))
-	for ch := range w.deliverers {
-		out = append(out, ch)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
