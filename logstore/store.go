@@ -102,7 +102,8 @@ type Config struct {
 	SegmentSize int64
 	// CreateDeadline is how long after a batch of creates starts Redis may
 	// still apply it; a create reaching Redis later writes nothing
-	// (create.lua). Default 2s.
+	// (create.lua). Default 10s, the batch's own timeout: a batch is never
+	// refused while its callers still wait for it.
 	CreateDeadline time.Duration
 }
 
@@ -130,7 +131,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		cap:       cmp.Or(cfg.AttemptsCap, 1000),
 		clock:     clock.Or(cfg.Clock),
 		seg:       cmp.Or(cfg.SegmentSize, segmentSize),
-		deadline:  cmp.Or(cfg.CreateDeadline, 2*time.Second),
+		deadline:  cmp.Or(cfg.CreateDeadline, batchTimeout),
 	}
 	s.creates = newBatcher(256, s.CreateMany)
 	s.attempts = newBatcher(256, s.RecordAttempts)

@@ -210,14 +210,12 @@ func (q *Queue) Keep(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// publishTry bounds one publish request; a longer wait is more tries of the
-// same message id, so a lost ack is asked again instead of waited out.
-const publishTry = 2 * time.Second
-
-// Publish puts a job on its subject and waits for the stream's ack,
-// trying again (same message id, so at most one copy is stored) until ctx
-// ends: after a lost ack, a leader election, a reconnection, or a missing
-// stream, which it recreates. stored is false when JetStream already had
+// Publish puts a job on its subject and waits for the stream's ack until
+// ctx ends, trying again (same message id, so at most one copy is stored)
+// after errors that come back at once: no responders (a leader election,
+// or a missing stream, which it recreates), a reconnection. A request is
+// not cut short to be sent again: under load that would only add
+// publishes, and an unconfirmed publish is settled by the caller anyway. stored is false when JetStream already had
 // this job (the ack's duplicate flag): nothing new was queued. An error
 // means the outcome is unknown: the job may or may not be stored.
 func (q *Queue) Publish(ctx context.Context, j *Job) (stored bool, err error) {
@@ -231,9 +229,7 @@ func (q *Queue) Publish(ctx context.Context, j *Job) (stored bool, err error) {
 	wait := 25 * time.Millisecond
 	for {
 		seen := time.Now()
-		tctx, cancel := context.WithTimeout(ctx, publishTry)
-		ack, err := q.js.PublishMsg(tctx, msg, jetstream.WithRetryAttempts(0))
-		cancel()
+		ack, err := q.js.PublishMsg(ctx, msg, jetstream.WithRetryAttempts(0))
 		if err == nil {
 			return !ack.Duplicate, nil
 		}
