@@ -658,10 +658,10 @@ func (e *env) checkNoneLost(results []sendResult, within time.Duration) (dups in
 // by message id (the Standard Webhooks webhook-id header) and can fail on
 // purpose: 500s and timeouts.
 type receiver struct {
-	url   string
-	srv   *http.Server
-	mu    sync.Mutex
-	byID  map[string]int
+	url  string
+	srv  *http.Server
+	mu   sync.Mutex
+	byID map[string]int
 	// byOrder counts 2xx answers by the "order" of the body: one logical
 	// send, whatever message id it got.
 	byOrder map[string]int
