@@ -18,10 +18,22 @@ import (
 
 // delivery is one job being handled.
 type delivery struct {
-	msg   jetstream.Msg
-	job   *queue.Job
-	token string
-	log   *zap.Logger
+	msg    jetstream.Msg
+	job    *queue.Job
+	ch     string
+	token  string
+	base   *zap.Logger
+	logger *zap.Logger
+}
+
+// log is the delivery's logger, made when first needed: most deliveries
+// log nothing, and a zap logger With fields encodes them at once.
+func (d *delivery) log() *zap.Logger {
+	if d.logger == nil {
+		j := d.job
+		d.logger = d.base.With(zap.String("workspace", j.Workspace), zap.String("message_id", j.ID), zap.String("channel", d.ch), reqid.FieldOf(j.RequestID))
+	}
+	return d.logger
 }
 
 // handle delivers one job message and settles it. Before anything is sent
@@ -38,8 +50,7 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 		_ = msg.TermWithReason("undecodable job")
 		return
 	}
-	d := &delivery{msg: msg, job: j, token: w.token(),
-		log: w.log.With(zap.String("workspace", j.Workspace), zap.String("message_id", j.ID), zap.String("channel", ch), reqid.FieldOf(j.RequestID))}
+	d := &delivery{msg: msg, job: j, ch: ch, token: w.token(), base: w.log}
 	delivered := uint64(1)
 	if meta, err := msg.Metadata(); err == nil {
 		delivered = meta.NumDelivered
@@ -55,7 +66,7 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 	orphan := false
 	switch {
 	case err != nil:
-		d.log.Warn("log store unreachable; job handed back", zap.Error(err))
+		d.log().Warn("log store unreachable; job handed back", zap.Error(err))
 		_ = msg.NakWithDelay(w.jittered(2 * time.Second))
 		return
 	case cl.Verdict == logstore.ClaimMissing:
@@ -63,7 +74,7 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 		// older snapshot): the send was accepted, so it is delivered,
 		// though nothing can be recorded.
 		w.metrics.orphans.WithLabelValues(ch).Inc()
-		d.log.Warn("log entry missing; delivering the accepted job without a log")
+		d.log().Warn("log entry missing; delivering the accepted job without a log")
 		orphan = true
 	case cl.Verdict == logstore.ClaimBusy:
 		// Another delivery holds the lease: most often one finishing a
@@ -101,7 +112,7 @@ func (w *Worker) handle(ctx context.Context, ch string, msg jetstream.Msg) {
 		// A retry: recipients earlier attempts settled are skipped, so
 		// nobody gets the message twice because another failed.
 		if m.Done, err = w.settledRecipients(ctx, j); err != nil {
-			d.log.Warn("log store unreachable; job handed back", zap.Error(err))
+			d.log().Warn("log store unreachable; job handed back", zap.Error(err))
 			w.release(d)
 			_ = msg.NakWithDelay(w.jittered(2 * time.Second))
 			return
@@ -140,7 +151,7 @@ func (w *Worker) deferDelivery(ctx context.Context, d *delivery, orphan bool, af
 	r, err := w.recordWithRetry(ctx, d, logstore.AttemptRecord{Workspace: j.Workspace, ID: j.ID, Generation: j.Generation,
 		Outcome: logstore.OutcomeDefer, DeferFor: w.jittered(after), Token: d.token})
 	if err != nil {
-		d.log.Warn("could not defer; job handed back", zap.Error(err))
+		d.log().Warn("could not defer; job handed back", zap.Error(err))
 		_ = d.msg.NakWithDelay(after)
 		return
 	}
@@ -213,14 +224,21 @@ func (w *Worker) settle(ctx context.Context, d *delivery, orphan bool, delivered
 				Jitter: 1 + w.cfg.Jitter*(2*rand.Float64()-1), MinDelay: min(ce.RetryAfter, w.cfg.RetryAfterMax)}
 		}
 	}
-	a.Outcome = map[logstore.Outcome]string{logstore.OutcomeSent: "sent", logstore.OutcomeRetry: "retry", logstore.OutcomeFail: "failed"}[outcome]
+	switch outcome {
+	case logstore.OutcomeSent:
+		a.Outcome = "sent"
+	case logstore.OutcomeRetry:
+		a.Outcome = "retry"
+	default:
+		a.Outcome = "failed"
+	}
 
 	r, err := w.recordWithRetry(ctx, d, logstore.AttemptRecord{Workspace: j.Workspace, ID: j.ID, Generation: j.Generation,
 		Attempt: a, Outcome: outcome, MaxAttempts: j.Retries + 1, Backoff: b, Token: d.token})
 	if err != nil {
 		// Redis stayed unreachable: hand the job back. A successful send may
 		// then be repeated (at-least-once), but no outcome is invented.
-		d.log.Error("attempt not recorded; job handed back", zap.Error(err))
+		d.log().Error("attempt not recorded; job handed back", zap.Error(err))
 		_ = d.msg.NakWithDelay(w.jittered(10 * time.Second))
 		return
 	}
@@ -230,7 +248,7 @@ func (w *Worker) settle(ctx context.Context, d *delivery, orphan bool, delivered
 		_ = d.msg.NakWithDelay(b.MinDelay + w.jittered(w.cfg.BackoffInitial<<min(delivered-1, 10)))
 	case !r.Applied:
 		if r.Missing && !orphan {
-			d.log.Warn("log entry vanished during delivery")
+			d.log().Warn("log entry vanished during delivery")
 		}
 		if !orphan {
 			w.metrics.duplicates.WithLabelValues(j.Channel).Inc()
@@ -238,16 +256,16 @@ func (w *Worker) settle(ctx context.Context, d *delivery, orphan bool, delivered
 		_ = d.msg.Ack()
 	case r.Status == logstore.StatusSent:
 		w.metrics.delivered.WithLabelValues(j.Channel, logstore.StatusSent).Inc()
-		if c := d.log.Check(zap.DebugLevel, "delivered"); c != nil {
+		if c := d.log().Check(zap.DebugLevel, "delivered"); c != nil {
 			c.Write(zap.Int("attempt", r.GenerationAttempts), zap.Duration("duration", elapsed))
 		}
 		_ = d.msg.Ack()
 	case r.Status == logstore.StatusFailed:
 		w.metrics.delivered.WithLabelValues(j.Channel, logstore.StatusFailed).Inc()
-		d.log.Warn("delivery failed", zap.Int("attempts", r.GenerationAttempts), zap.String("error_code", a.ErrorCode), zap.String("error", a.Error))
+		d.log().Warn("delivery failed", zap.Int("attempts", r.GenerationAttempts), zap.String("error_code", a.ErrorCode), zap.String("error", a.Error))
 		_ = d.msg.Term()
 	default:
-		if c := d.log.Check(zap.InfoLevel, "delivery will be retried"); c != nil && !errors.Is(derr, ErrCircuitOpen) {
+		if c := d.log().Check(zap.InfoLevel, "delivery will be retried"); c != nil && !errors.Is(derr, ErrCircuitOpen) {
 			c.Write(zap.Int("attempt", r.GenerationAttempts), zap.Duration("in", r.RetryIn), zap.String("error_code", a.ErrorCode))
 		}
 		_ = d.msg.Ack()

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,7 +189,7 @@ func (w *Worker) workspaces() []string {
 
 // token names one delivery's lease: unique per worker and delivery.
 func (w *Worker) token() string {
-	return w.id + "-" + fmt.Sprint(w.seq.Add(1))
+	return w.id + "-" + strconv.FormatUint(w.seq.Add(1), 10)
 }
 
 // Start creates the consumers of every configured workspace and starts
