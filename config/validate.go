@@ -151,6 +151,11 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	if c.NATS.DuplicateWindow.D() < 2*time.Minute {
 		ps.add("nats.duplicate_window", "must be at least 2m")
 	}
+	if c.Delivery.ReconcileAfter.D() > c.NATS.DuplicateWindow.D()/2 {
+		// The reconciler republishes only inside the duplicate window, where
+		// JetStream drops a job it already had (docs/ARCHITECTURE.md).
+		ps.add("delivery.reconcile_after", "must be at most half of nats.duplicate_window (%s)", c.NATS.DuplicateWindow.D())
+	}
 	if r := *c.Delivery.Retries; r < 0 || r > 100 {
 		ps.add("delivery.retries", "must be between 0 and 100")
 	}

@@ -20,11 +20,19 @@ import (
 // holds no job for it, no worker holds its lease and no retry waits in the
 // due set.
 //
-// It does not re-send what may have been delivered: it acts only on a
-// Redis the ledger vouched for, and never on entries older than a
-// rollback the ledger detected (their outcome may be what the restored
-// snapshot lost). It counts only jobs JetStream stored: a republish the
-// duplicate window dropped was not a lost job.
+// It does not re-send what may have been delivered. An entry pending with
+// no job is either one whose job never reached JetStream (a producer that
+// died) or one whose job was delivered and whose outcome Redis lost (a
+// restored snapshot); only JetStream can tell them apart, through its
+// duplicate window: a republish under the job's own message id is dropped
+// if the job was stored. So the reconciler republishes only entries whose
+// last publish is inside the duplicate window (minus a margin) — or older
+// ones when the stream itself was recreated since (a wiped store: their
+// jobs went with it) — acts only on a Redis the ledger vouched for, and
+// never on entries older than a rollback the ledger detected (JetStream
+// may have restarted and forgotten ids it had). It counts only jobs
+// JetStream stored: a republish the duplicate window dropped was not a
+// lost job.
 type Reconciler struct {
 	Store      *logstore.Store
 	Queue      *queue.Queue
@@ -42,6 +50,19 @@ type Reconciler struct {
 
 // maxExamined bounds the entries one run looks at per workspace.
 const maxExamined = 10000
+
+// windowMargin keeps the reconciler clear of the end of the duplicate
+// window: a republish must reach JetStream while it still remembers.
+const windowMargin = 15 * time.Second
+
+// lastPublish is when the entry's current job was last published, as far
+// as the entry tells: its last change, or its retry's due time.
+func lastPublish(e *logstore.Entry) time.Time {
+	if e.NextAttemptAt.After(e.UpdatedAt) {
+		return e.NextAttemptAt
+	}
+	return e.UpdatedAt
+}
 
 func (r *Reconciler) run(ctx context.Context) {
 	r.After = cmp.Or(r.After, time.Minute)
@@ -78,7 +99,14 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cutoff := clock.Or(r.Clock).Now().Add(-cmp.Or(r.After, time.Minute))
+	now := clock.Or(r.Clock).Now()
+	cutoff := now.Add(-cmp.Or(r.After, time.Minute))
+	// Older than this, JetStream no longer remembers the job's id.
+	horizon := now.Add(-(r.Queue.DuplicateWindow() - windowMargin))
+	created, err := r.Queue.StreamCreated(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n, examined, withheld := 0, 0, 0
 	for _, status := range []string{logstore.StatusPending, logstore.StatusReprocessing} {
 		q := logstore.Query{Workspace: ws, Status: status, End: cutoff, Limit: 200}
@@ -108,6 +136,10 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 					withheld++
 					continue
 				}
+				if last := lastPublish(e); last.Before(horizon) && !created.After(last) {
+					withheld++ // too old to tell whether its job was delivered
+					continue
+				}
 				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				stored, err := r.Queue.Publish(pctx, queue.ForEntry(e))
 				cancel()
@@ -130,7 +162,11 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 	if r.withheld != nil {
 		r.withheld.WithLabelValues(ws).Set(float64(withheld))
 	}
-	if withheld > 0 {
+	if withheld > 0 && counters.RolledBackSeq < 0 {
+		cmp.Or(r.Logger, zap.NewNop()).Warn("entries without a job not queued again: their last publish is older than JetStream's duplicate window, "+
+			"so it can no longer tell whether they were delivered; reprocess them (POST /v1/messages/reprocess with include_stuck_pending) if they were not",
+			zap.String("workspace", ws), zap.Int("count", withheld))
+	} else if withheld > 0 {
 		cmp.Or(r.Logger, zap.NewNop()).Error("entries without a job not queued again: they predate a detected rollback of the log store, so they may have been delivered; "+
 			"reprocess them (POST /v1/messages/reprocess with include_stuck_pending) once you know",
 			zap.String("workspace", ws), zap.Int("count", withheld))

@@ -240,7 +240,7 @@ func TestReceiverOutageOpensBreaker(t *testing.T) {
 		n, _ := strconv.Atoi(c[1])
 		handedBack += n
 	}
-	t.Logf("messages handed back by open breakers (no request made): %d", handedBack)
+	t.Logf("attempts refused by open breakers (recorded as CIRCUIT_OPEN, no request made): %d", handedBack)
 }
 
 // Redis down when a send arrives: 503 with code unavailable and a message
