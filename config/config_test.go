@@ -128,7 +128,7 @@ func TestEveryProblemReportedWithItsPath(t *testing.T) {
 	yaml := `
 http_addr: "nope"
 retention: 10m
-delivery: { retries: -1, jitter: 2, concurrency: -1, channels: [fax] }
+delivery: { retries: -1, jitter: 2, concurrency: -1, channels: [fax], endpoint_concurrency: -2, retry_after_max: 10ms, reconcile_after: 5m }
 workspaces:
   - id: acme
     keys:
@@ -158,6 +158,7 @@ workspaces:
 	}
 	for _, want := range []string{
 		"http_addr", "retention", "delivery.retries", "delivery.jitter", "delivery.concurrency", "delivery.channels[0]",
+		"delivery.workspace_concurrency", "delivery.endpoint_concurrency", "delivery.retry_after_max", "delivery.reconcile_after",
 		"workspaces[0].keys[0].name", "workspaces[0].keys[0].sha256", "workspaces[0].keys[0].scopes[0]",
 		"workspaces[0].products[0].envs",
 		"workspaces[0].products[0].notifications[0].messages[0].email.provider",
