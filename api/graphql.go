@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	graphql "github.com/graph-gophers/graphql-go"
 
@@ -271,6 +273,13 @@ type graphqlRequest struct {
 func (s *Server) graphqlHandler(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
 	var req graphqlRequest
 	if r.Method == http.MethodGet {
+		for name, vals := range r.URL.Query() {
+			for _, v := range vals {
+				if !utf8.ValidString(v) {
+					return badRequest(strings.ToValidUTF8(name, "\ufffd"), "not valid UTF-8")
+				}
+			}
+		}
 		req.Query = r.URL.Query().Get("query")
 		req.OperationName = r.URL.Query().Get("operationName")
 		if v := r.URL.Query().Get("variables"); v != "" {

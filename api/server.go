@@ -287,5 +287,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return nil, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		return nil, err
+	}
+	// Every body is JSON; one that is not UTF-8 is refused before it is
+	// decoded, stored or echoed in an error.
+	if err := producer.CheckUTF8(body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
