@@ -83,8 +83,10 @@ type NATSConfig struct {
 	// DuplicateWindow is the stream's Nats-Msg-Id dedupe window. Default 2m.
 	DuplicateWindow Duration `yaml:"duplicate_window"`
 	// IngestUsers are the NATS users of the embedded server that other
-	// services publish sends with; each may publish only on its own
-	// workspace's herald.in.<workspace>.> subjects. With none, the
+	// services publish sends with. Each gets an account of its own that
+	// imports only its workspace's herald.in.<workspace>.> service from
+	// Herald's account: it can send as its workspace and receive the
+	// replies to its own requests, and sees nothing else. With none, the
 	// embedded server has no authentication (it listens on loopback by
 	// default). An external NATS is configured on its own side (README).
 	IngestUsers []IngestUser `yaml:"ingest_users"`

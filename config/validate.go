@@ -106,12 +106,17 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	} else if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
 		ps.add("nats.listen", "want host:port (%v)", err)
 	}
+	seenUser := map[string]bool{}
 	for i := range c.NATS.IngestUsers {
 		u := &c.NATS.IngestUsers[i]
 		up := fmt.Sprintf("nats.ingest_users[%d]", i)
-		if !ValidTag(u.User) || u.User == "herald" {
-			ps.add(up+".user", "want 1-64 letters, digits, '_', '.' or '-' (and not \"herald\", Herald's own user)")
+		switch {
+		case !ValidTag(u.User) || u.User == "herald" || u.User == "herald-ingest":
+			ps.add(up+".user", "want 1-64 letters, digits, '_', '.' or '-' (and not \"herald\" or \"herald-ingest\", Herald's own users)")
+		case seenUser[u.User]:
+			ps.add(up+".user", "duplicate ingest user %q", u.User)
 		}
+		seenUser[u.User] = true
 		if !slices.ContainsFunc(c.Workspaces, func(w Workspace) bool { return w.ID == u.Workspace }) {
 			ps.add(up+".workspace", "no workspace %q", u.Workspace)
 		}

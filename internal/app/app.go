@@ -93,9 +93,12 @@ type App struct {
 	log      *zap.Logger
 	registry *prometheus.Registry
 
-	rdb      redis.UniversalClient
-	ns       *server.Server
-	nc       *nats.Conn
+	rdb redis.UniversalClient
+	ns  *server.Server
+	nc  *nats.Conn
+	// ingestNC is the ingest subscription's own connection on an embedded
+	// server with ingest users; nil when it shares nc.
+	ingestNC *nats.Conn
 	js       jetstream.JetStream
 	store    *logstore.Store
 	producer *producer.Producer
@@ -241,7 +244,17 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}
 	if a.opts.Role.API {
-		a.ingest = &producer.Ingest{Producer: a.producer, Conn: a.nc, Config: a.Config, Dispatch: a.dispatchIngest, Logger: a.log.Named("ingest")}
+		inc := a.nc
+		if a.ns != nil && len(cfg.NATS.IngestUsers) > 0 {
+			// Its own user: it can publish nothing but one reply to each
+			// request it received (natsx.IngestUser).
+			if a.ingestNC, err = natsx.ConnectIngest(cfg.NATSURL, a.ns, "herald-ingest", a.log); err != nil {
+				return err
+			}
+			inc = a.ingestNC
+		}
+		a.ingest = &producer.Ingest{Producer: a.producer, Conn: inc, Config: a.Config, Dispatch: a.dispatchIngest,
+			Logger: a.log.Named("ingest"), Registerer: a.registry}
 		if err := a.ingest.Start(ctx); err != nil {
 			return fmt.Errorf("nats ingest: %w", err)
 		}
@@ -508,6 +521,9 @@ func (a *App) Stop(ctx context.Context) error {
 		if a.ingest != nil {
 			_ = a.ingest.Stop(ctx)
 		}
+		if a.ingestNC != nil {
+			a.ingestNC.Close()
+		}
 		if a.scheduler != nil {
 			if err := a.scheduler.Stop(ctx); err != nil {
 				errs = append(errs, err)
@@ -561,6 +577,9 @@ func (a *App) Stop(ctx context.Context) error {
 func (a *App) CloseNATSConnection() {
 	if a.nc != nil {
 		a.nc.Close()
+	}
+	if a.ingestNC != nil {
+		a.ingestNC.Close()
 	}
 }
 
