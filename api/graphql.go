@@ -120,7 +120,7 @@ func (r *gqlRoot) UndeliveredNotifications(ctx context.Context, args undelivered
 	if p == nil {
 		return nil, &gqlError{code: "unauthenticated", msg: "unauthenticated"}
 	}
-	q := logstore.Query{Workspace: p.Workspace, Undelivered: true, Limit: maxUndeliveredLimit}
+	q := logstore.Query{Workspace: p.Workspace, Undelivered: true, Limit: maxUndeliveredLimit, InputLimit: ListInputBytes}
 	if args.Limit != nil {
 		if *args.Limit < 1 || *args.Limit > maxUndeliveredLimit {
 			return nil, &gqlError{code: "invalid_argument", field: "limit", msg: fmt.Sprintf("limit must be between 1 and %d", maxUndeliveredLimit)}
@@ -201,7 +201,7 @@ func (n *gqlNotification) CreationDateTime() string { return formatTime(n.e.Crea
 func (n *gqlNotification) NotificationId() graphql.ID {
 	return graphql.ID(n.e.ID)
 }
-func (n *gqlNotification) Payload() jsonScalar { return jsonScalar(n.e.Input) }
+func (n *gqlNotification) Payload() jsonScalar { return jsonScalar(toLogEntry(n.e).Input) }
 func (n *gqlNotification) Channel() string     { return n.e.Type }
 func (n *gqlNotification) Status() string      { return n.e.Status }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -307,16 +308,56 @@ func (s *Server) searchSendLogs(w http.ResponseWriter, r *http.Request, p *confi
 		writeSendLogError(w, err)
 		return nil
 	}
+	q.InputLimit = sendLogInputBytes
 	sends, total, err := s.cfg.Store.Sends(r.Context(), q)
 	if err != nil {
 		writeSendLogError(w, err)
 		return nil
 	}
 	cfg := s.cfg.Config()
-	logs := make([]SendLog, 0, len(sends))
-	for _, snd := range sends {
-		logs = append(logs, toSendLog(cfg, snd, list))
+	logs := make([]json.RawMessage, 0, len(sends))
+	size := 0
+	for i, snd := range sends {
+		s.fillInputs(r.Context(), snd)
+		b, err := json.Marshal(toSendLog(cfg, snd, list))
+		if err != nil {
+			return err
+		}
+		sends[i] = nil // its inputs are no longer needed
+		if size+len(b) > s.sendLogBudget && len(logs) > 0 {
+			// The answer is cut here; parsed says how far it went, so that
+			// a client paging with it (skip += limit) misses nothing.
+			parsed.Options.Limit = len(logs)
+			break
+		}
+		size += len(b)
+		logs = append(logs, b)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "data": map[string]any{"total": total, "send_logs": logs, "parsed": parsed}})
 	return nil
+}
+
+// sendLogInputBytes is the largest input a search reads along with the
+// send's messages; a send log shows no input, only its destinations, and
+// fillInputs reads a longer one alone when they are needed.
+const sendLogInputBytes = 2 << 10
+
+// maxSendLogBytes bounds the send logs of one search answer (up to 1000
+// of them, each listing up to hundreds of recipients with
+// group_destinations=list). A page that would be larger ends early, with
+// parsed.options.limit set to the number returned.
+const maxSendLogBytes = 4 << 20
+
+// fillInputs reads, one message at a time, the inputs a search left out
+// for their size: destinations come from them. Only one send's inputs are
+// held at once.
+func (s *Server) fillInputs(ctx context.Context, snd *logstore.Send) {
+	for i, m := range snd.Messages {
+		if m.InputCut == 0 {
+			continue
+		}
+		if full, err := s.cfg.Store.Get(ctx, m.Workspace, m.ID); err == nil {
+			snd.Messages[i] = full
+		}
+	}
 }

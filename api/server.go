@@ -69,12 +69,15 @@ type Server struct {
 	routeList   []string
 	openapiJSON []byte
 	limits      limiters
+	// sendLogBudget is maxSendLogBytes (smaller in tests).
+	sendLogBudget int
 }
 
 // New returns the API server.
 func New(cfg Config) *Server {
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
-	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, zap.NewNop()).Named("api"), clock: clock.Or(cfg.Clock), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, zap.NewNop()).Named("api"), clock: clock.Or(cfg.Clock), mux: http.NewServeMux(),
+		sendLogBudget: maxSendLogBytes}
 	s.requests = promx.Must(cfg.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_api_requests_total",
 		Help: "HTTP requests by route and status code.",

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Statuses of a log entry. The machine: pending -> sent | failed;
@@ -64,6 +65,9 @@ type Entry struct {
 	Generation int
 	Seq        int64
 	Input      json.RawMessage
+	// InputCut is the length in bytes of an input a query left out
+	// (Query.InputLimit); Input is then nil. Zero: Input is whole.
+	InputCut int
 }
 
 // An entry is stored as one string of three lines:
@@ -96,6 +100,24 @@ type header struct {
 }
 
 const stateFields = 13
+
+// MaxError is how much of an error message an entry and an attempt keep.
+// Errors quote what failed (a URL built from the input, a provider's
+// answer), so without a bound one send could make every page of the log
+// that lists it as large as its input.
+const MaxError = 1024
+
+// cutError cuts an error message to MaxError bytes on a rune boundary.
+func cutError(s string) string {
+	if len(s) <= MaxError {
+		return s
+	}
+	cut := MaxError - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
 
 // oneLine keeps a value that goes into the state line on one line.
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }

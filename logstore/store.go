@@ -424,6 +424,7 @@ func (s *Store) attemptArgs(r AttemptRecord) ([]any, error) {
 	if len(a.ResponseBody) > MaxResponseBody {
 		a.ResponseBody = a.ResponseBody[:MaxResponseBody]
 	}
+	a.Error = cutError(a.Error)
 	if a.AttemptedAt.IsZero() {
 		a.AttemptedAt = s.clock.Now()
 	}
@@ -500,7 +501,7 @@ func (s *Store) Transition(ctx context.Context, ws, id string, c Change) (status
 		keys = append(keys, cacheKey)
 	}
 	res, err := transitionScript.Run(ctx, s.rdb, keys,
-		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), oneLine(c.ErrorCode), oneLine(c.Error),
+		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), oneLine(c.ErrorCode), oneLine(cutError(c.Error)),
 		boolArg(c.NewGeneration), oneLine(strings.ReplaceAll(c.TriggeredBy, "|", "")), gen).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("logstore: transition: %w", err)
