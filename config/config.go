@@ -37,6 +37,16 @@ type Config struct {
 	// (HERALD_PPROF_ADDR), e.g. 127.0.0.1:6060. Default empty: off. Keep it
 	// on loopback or a private port: profiles reveal internals.
 	PprofAddr string `yaml:"pprof_addr"`
+	// MetricsAddr, when set, serves /metrics on this separate address
+	// (HERALD_METRICS_ADDR), e.g. :9090, and no longer on http_addr: the
+	// API's port can then be public while scraping stays on a private one.
+	// Default empty: /metrics on http_addr.
+	MetricsAddr string `yaml:"metrics_addr"`
+	// MetricsWorkspaceLabels adds metrics labelled with values taken from
+	// the workspaces' configurations (herald_worker_breaker_state's
+	// workspace and endpoint). Default false: no metric carries a value a
+	// workspace chose, so /metrics names no tenant and no endpoint.
+	MetricsWorkspaceLabels bool `yaml:"metrics_workspace_labels"`
 
 	Log      LogConfig      `yaml:"log"`
 	NATS     NATSConfig     `yaml:"nats"`

@@ -96,6 +96,13 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 			ps.add("pprof_addr", "must differ from http_addr: profiles are never served on the API address")
 		}
 	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			ps.add("metrics_addr", "want host:port, e.g. :9090 (%v)", err)
+		} else if (c.MetricsAddr == c.HTTPAddr || c.MetricsAddr == c.PprofAddr) && port != "0" {
+			ps.add("metrics_addr", "must differ from http_addr and pprof_addr")
+		}
+	}
 	if c.NATSURL != "" {
 		for _, s := range strings.Split(c.NATSURL, ",") {
 			if u, err := url.Parse(strings.TrimSpace(s)); err != nil || u.Host == "" {

@@ -108,6 +108,8 @@ type App struct {
 	listener net.Listener
 	pprof    *http.Server
 	pprofL   net.Listener
+	metrics  *http.Server
+	metricsL net.Listener
 
 	scheduler *scheduler.Scheduler
 
@@ -278,6 +280,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.startHTTP(cfg, !a.opts.Role.API); err != nil {
 		return err
 	}
+	if err := a.startMetrics(cfg); err != nil {
+		return err
+	}
 	return a.startPprof(cfg)
 }
 
@@ -370,6 +375,7 @@ func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers ma
 		BackoffInitial: cfg.Delivery.BackoffInitial.D(), BackoffMax: cfg.Delivery.BackoffMax.D(), Jitter: *cfg.Delivery.Jitter,
 		BreakerFailures: cfg.Breaker.Failures, BreakerOpenFor: cfg.Breaker.OpenFor.D(), BreakerHalfOpenRequests: cfg.Breaker.HalfOpenRequests,
 		LagInterval: a.opts.LagInterval, Clock: a.opts.Clock, Logger: a.log, Registerer: a.registry,
+		WorkspaceLabels: cfg.MetricsWorkspaceLabels,
 	})
 	if err != nil {
 		return err
@@ -411,9 +417,14 @@ func (a *App) startHTTP(cfg *config.Config, opsOnly bool) error {
 	if opsOnly {
 		store = nil
 	}
+	// With metrics_addr, /metrics is served there only (startMetrics).
+	var gatherer prometheus.Gatherer = a.registry
+	if cfg.MetricsAddr != "" {
+		gatherer = nil
+	}
 	a.api = api.New(api.Config{
 		Config: a.Config, Producer: a.producer, Scheduler: a.scheduler, Store: store, MaxBodyBytes: cfg.MaxBodyBytes,
-		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock, OpsOnly: opsOnly,
+		Gatherer: gatherer, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock, OpsOnly: opsOnly,
 		Breakers: a.breakerStates(),
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
@@ -531,6 +542,9 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 		if a.pprof != nil {
 			_ = a.pprof.Close()
+		}
+		if a.metrics != nil {
+			_ = a.metrics.Close()
 		}
 		if a.worker != nil {
 			if err := a.worker.Stop(ctx); err != nil {

@@ -445,7 +445,7 @@ func TestProviderBreakerOpens(t *testing.T) {
 		accepted(t, e.send("sms", "orders:gateway", map[string]any{"recipients": []string{fmt.Sprintf("+1down%d", i)}, "body": map[string]any{"code": 1}}, map[string]any{"retries": 0}))
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(metrics(t, e.h), `herald_worker_breaker_state{channel="sms",endpoint="`+e.p.Twilio.URL+`",workspace="acme"} 2`) {
+	for !strings.Contains(metrics(t, e.h), `herald_worker_breakers{channel="sms",state="open"} 1`) {
 		require.True(t, time.Now().Before(deadline), "the breaker never opened")
 		time.Sleep(20 * time.Millisecond)
 	}
