@@ -94,6 +94,10 @@ func New(cfg Config) *Server {
 	if s.openapiJSON, err = OpenAPIJSON(); err != nil {
 		panic(err) // the embedded document is checked by tests
 	}
+	s.limits.log, s.limits.clock = s.log, s.clock
+	if cfg.Store != nil {
+		s.limits.shared = cfg.Store
+	}
 	s.routes()
 	return s
 }
@@ -164,8 +168,16 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		p, err := s.authenticate(r, scope)
 		if err == nil {
 			addLogFields(r.Context(), zap.String("workspace", p.Workspace), zap.String("key", p.KeyName))
-			if wait, ok := s.limits.allow(p, s.clock.Now()); !ok {
+			if wait, ok := s.limits.allow(p, 1, s.clock.Now()); !ok {
 				err = rateLimited(p, wait)
+			} else {
+				// Once answered, the request's size counts too: a large
+				// answer costs what the small requests it replaces would.
+				defer func() {
+					if rec, ok := w.(*statusRecorder); ok {
+						s.limits.charge(p, answerCost(rec.bytes), s.clock.Now())
+					}
+				}()
 			}
 		}
 		if err == nil {
@@ -275,6 +287,14 @@ func newUUID() string {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	// bytes counts the body written (a request's cost, ratelimit.go).
+	bytes int64
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
 }
 
 func (r *statusRecorder) WriteHeader(code int) {

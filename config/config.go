@@ -166,8 +166,8 @@ type Key struct {
 	Name   string   `yaml:"name"`
 	SHA256 string   `yaml:"sha256"`
 	Scopes []string `yaml:"scopes"`
-	// RateLimit, when set, caps this key's requests (each API process
-	// counts its own). Default: unlimited.
+	// RateLimit, when set, caps this key's requests, shared by every API
+	// replica through Redis. Default: unlimited.
 	RateLimit *RateLimit `yaml:"rate_limit"`
 }
 

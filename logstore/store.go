@@ -103,6 +103,7 @@ type Store struct {
 
 	creates  *batcher[*NewEntry, Created]
 	attempts *batcher[AttemptRecord, AttemptResult]
+	rates    *batcher[RateDebit, time.Time]
 }
 
 // New returns a Store using rdb.
@@ -117,6 +118,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	}
 	s.creates = newBatcher(256, s.CreateMany)
 	s.attempts = newBatcher(256, s.RecordAttempts)
+	s.rates = newBatcher(256, s.DebitRates)
 	return s
 }
 
@@ -125,6 +127,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 func (s *Store) Close() {
 	s.creates.close()
 	s.attempts.close()
+	s.rates.close()
 }
 
 // Retention returns the retention window.
