@@ -56,11 +56,18 @@ func toSendLog(cfg *config.Config, snd *logstore.Send, list bool) SendLog {
 		ProductTag: head.ProductTag, Env: head.Env, Notification: head.Notification, ProcessID: nullable(head.ProcessID),
 	}
 	dests := []string{}
+	count := 0
 	for _, m := range snd.Messages {
 		tmpl := ""
 		if def := cfg.Message(m.Workspace, m.ProductTag, m.Notification); def != nil {
 			tmpl = def.Template(m.Type)
-			dests = append(dests, destinations(def, m)...)
+			if m.Input == nil && m.Destinations > 0 && !list {
+				count += m.Destinations // kept at creation: no input needed
+			} else {
+				d := destinations(def, m)
+				dests = append(dests, d...)
+				count += len(d)
+			}
 		}
 		if out.Message == "" {
 			out.Message = tmpl
@@ -70,7 +77,7 @@ func toSendLog(cfg *config.Config, snd *logstore.Send, list bool) SendLog {
 	if list {
 		out.Destinations = dests
 	} else {
-		out.Destinations = len(dests)
+		out.Destinations = count
 	}
 	return out
 }
@@ -317,8 +324,15 @@ func (s *Server) searchSendLogs(w http.ResponseWriter, r *http.Request, p *confi
 	cfg := s.cfg.Config()
 	logs := make([]json.RawMessage, 0, len(sends))
 	size := 0
+	fetched := 0
 	for i, snd := range sends {
-		s.fillInputs(r.Context(), snd)
+		if fetched > maxSendLogFetch && len(logs) > 0 {
+			// Reading more inputs for their destinations would cost Redis
+			// and this process more than one answer may: end the page.
+			parsed.Options.Limit = len(logs)
+			break
+		}
+		fetched += s.fillInputs(r.Context(), snd, list)
 		b, err := json.Marshal(toSendLog(cfg, snd, list))
 		if err != nil {
 			return err
@@ -348,16 +362,25 @@ const sendLogInputBytes = 2 << 10
 // parsed.options.limit set to the number returned.
 const maxSendLogBytes = 4 << 20
 
+// maxSendLogFetch bounds the bytes of inputs one search reads in full
+// (for destinations); past it the page ends early, like maxSendLogBytes.
+const maxSendLogFetch = 16 << 20
+
 // fillInputs reads, one message at a time, the inputs a search left out
-// for their size: destinations come from them. Only one send's inputs are
-// held at once.
-func (s *Server) fillInputs(ctx context.Context, snd *logstore.Send) {
+// for their size, when the destinations must come from them: the list
+// (group_destinations=list), or a count for an entry written before
+// counts were kept. Only one send's inputs are held at once. It returns
+// the bytes read.
+func (s *Server) fillInputs(ctx context.Context, snd *logstore.Send, list bool) int {
+	n := 0
 	for i, m := range snd.Messages {
-		if m.InputCut == 0 {
+		if m.InputCut == 0 || (!list && m.Destinations > 0) {
 			continue
 		}
 		if full, err := s.cfg.Store.Get(ctx, m.Workspace, m.ID); err == nil {
 			snd.Messages[i] = full
+			n += len(full.Input)
 		}
 	}
+	return n
 }

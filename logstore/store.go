@@ -212,7 +212,7 @@ func (s *Store) CreateMany(ctx context.Context, es []*NewEntry) ([]Created, []er
 			hdr, err := json.Marshal(header{
 				ID: e.ID, PID: e.ProductID, PT: e.ProductTag, Env: e.Env, NT: e.NotificationTag,
 				N: e.Notification, Ty: e.Type, Proc: e.ProcessID, Camp: e.CampaignID,
-				R: e.Retries, Ses: e.Session, Ch: e.Cache,
+				R: e.Retries, Ses: e.Session, Ch: e.Cache, DN: destinationCount(e.Type, e.Input),
 			})
 			if err != nil {
 				return out, fill(errs, fmt.Errorf("logstore: encode entry: %w", err))

@@ -100,4 +100,12 @@ func TestListViewsCutLargeInputs(t *testing.T) {
 		require.Contains(t, string(sl.Body), fmt.Sprintf("/orders/big-%d", i))
 	}
 	require.NotContains(t, string(sl.Body), "ppppp")
+	// The count (the default) is kept at creation: no input is read.
+	sl = h.Do("POST", "/v1/send-logs/search", apptest.KeyAcmeRead, map[string]any{"options": map[string]any{"limit": 1000}})
+	require.Equal(t, http.StatusOK, sl.Status, string(sl.Body))
+	logs := sl.JSON()["data"].(map[string]any)["send_logs"].([]any)
+	require.Len(t, logs, 5)
+	for _, l := range logs {
+		require.EqualValues(t, 1, l.(map[string]any)["destinations"])
+	}
 }
