@@ -32,7 +32,7 @@ import (
 //
 // API keys' shared rate limits (ratelimit.go):
 //
-//	<prefix>:{ws}:rl:<key id>            string: the limit's TAT in µs; expires when the bucket is full
+//	<prefix>:{ws}:rl:<key id>            string: the limit's TAT in µs; expires a minute after the bucket is full
 const (
 	segmentSize = 65536
 	recordSize  = 34

@@ -286,7 +286,7 @@ func TestMetricsExposed(t *testing.T) {
 		`herald_producer_accepted_total{channel="callback",via="api"} 1`,
 		`herald_worker_delivered_total{channel="callback",status="sent"} 1`,
 		`herald_worker_attempt_duration_seconds_count{channel="callback",provider="webhook"} 1`,
-		`herald_worker_breaker_state{channel="callback"`,
+		`herald_worker_breakers{channel="callback",state="closed"} 1`,
 		`herald_worker_queue_pending_messages{channel="callback"} 0`,
 		`herald_worker_queue_ack_pending_messages{channel="callback"}`,
 		`herald_api_requests_total{code="202",route="/v1/notifications/{channel}/send"} 1`,

@@ -15,7 +15,8 @@ local now = tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 tat = tat + tonumber(ARGV[3]) * tonumber(ARGV[2])
--- The key lives only while its bucket is not full: past that its TAT
--- changes nothing.
-redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+-- The key lives while its bucket is not full (past that its TAT changes
+-- nothing), plus a minute: "now" is the replica's clock at its decision,
+-- which may lag Redis's by the debit's delay or the clocks' skew.
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 60000)
 return tat
