@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 BENCH_N ?= 100000
 
-.PHONY: all setup setup-run tools build run test test-faults test-short race vet fmt lint fuzz bench bench-e2e clean
+.PHONY: all setup setup-run tools build run test test-faults test-short race vet fmt lint fuzz bench bench-e2e bench-reads clean
 
 # The chart's checkers (go test ./deploy/ runs them), pinned and installed
 # with go install into .tools/<name>-<version>/ on first use: a fresh clone
@@ -78,10 +78,15 @@ fuzz:
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
 	$(GO) run ./internal/benchrun -n $(BENCH_N)
+	$(GO) run ./internal/readbench
 
 ## bench-e2e: only the end-to-end pipeline benchmark (BENCH_N messages per run)
 bench-e2e: setup
 	$(GO) run ./internal/benchrun -n $(BENCH_N)
+
+## bench-reads: the producer's peak RSS under the largest reads of a read-only key
+bench-reads: setup
+	$(GO) run ./internal/readbench
 
 clean:
 	rm -rf bin .run

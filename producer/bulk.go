@@ -53,6 +53,9 @@ const bulkPage = 500
 func (p *Producer) ReprocessMatching(ctx context.Context, q logstore.Query, opts BulkOptions) (BulkResult, error) {
 	var res BulkResult
 	q.Status, q.Cursor, q.Offset, q.Limit = logstore.StatusFailed, "", 0, bulkPage
+	// Pages carry ids, not inputs (a page of 500 inputs of up to 1 MiB
+	// each): Reprocess reads its entry, the stuck path reads one at a time.
+	q.InputLimit = 1
 	limiter := rate.NewLimiter(rate.Limit(cmp.Or(opts.Rate, 1000)), cmp.Or(opts.Rate, 1000)/10+1)
 	count := func(q logstore.Query) (int64, error) {
 		q.Limit = 1
@@ -130,6 +133,13 @@ func (p *Producer) ReprocessMatching(ctx context.Context, q logstore.Query, opts
 		err = work(func(ctx context.Context, e *logstore.Entry) error {
 			if _, err := stream.GetLastMsgForSubject(ctx, natsx.JobSubject(e.Type, e.Workspace, e.ID)); !errors.Is(err, jetstream.ErrMsgNotFound) {
 				return errSkip // its job is still queued
+			}
+			if e.InputCut > 0 {
+				full, err := p.cfg.Store.Get(ctx, e.Workspace, e.ID)
+				if err != nil {
+					return err
+				}
+				e = full
 			}
 			return p.publish(ctx, &job.Job{Workspace: e.Workspace, ID: e.ID, Channel: e.Type, Generation: e.Generation,
 				Product: e.ProductTag, Env: e.Env, Notification: e.Notification, Retries: e.Retries, Input: e.Input}, true)

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/internal/promx"
 )
 
 // Ingest subjects (API.md, "Publishing from NATS"). The workspace is the
@@ -44,14 +46,61 @@ type Ingest struct {
 	// Timeout bounds the handling of one message. Default 10s.
 	Timeout time.Duration
 	Logger  *zap.Logger
+	// Registerer takes the ingest metrics; nil registers nothing.
+	Registerer prometheus.Registerer
 
 	subs []*nats.Subscription
 	wg   sync.WaitGroup
+	// strict is set when the server authenticates clients: replies then
+	// go only to service-import response subjects (replyAllowed).
+	strict  bool
+	dropped *prometheus.CounterVec
+}
+
+// replyAllowed reports whether Herald may answer on reply, a subject the
+// caller chose. Answers go only where the caller, and only the caller,
+// receives them:
+//
+//   - "_R_." subjects are the response mappings nats-server makes when a
+//     request crosses a service import (a workspace's account importing
+//     herald.in.<ws>.> from Herald's): publishing there reaches the
+//     requester's own reply subject in its own account and nothing else.
+//     On a server with accounts every ingest request arrives this way.
+//   - "_INBOX." subjects are accepted only when the server has no
+//     authentication at all (strict is false): every client may then
+//     publish and subscribe everywhere anyway, so the answer gives no one
+//     anything new.
+//
+// Anything else — a job subject (herald.send.…), the JetStream API
+// ($JS.…), another workspace's ingest subject, a wildcard — is dropped
+// without handling the request: Herald's connection could otherwise be
+// made to write where the caller itself may not.
+func replyAllowed(reply string, strict bool) bool {
+	switch {
+	case strings.HasPrefix(reply, "_R_."):
+	case !strict && strings.HasPrefix(reply, "_INBOX."):
+	default:
+		return false
+	}
+	if len(reply) > 256 {
+		return false
+	}
+	for _, tok := range strings.Split(reply, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
+			return false
+		}
+	}
+	return true
 }
 
 // Start subscribes (one queue group shared by every producer replica).
 func (in *Ingest) Start(context.Context) error {
 	in.Logger = cmp.Or(in.Logger, zap.NewNop())
+	in.strict = in.Conn.AuthRequired()
+	in.dropped = promx.Must(in.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_producer_ingest_dropped_total",
+		Help: "NATS ingest requests dropped without an answer, by reason (reply_subject: the reply subject is not one the caller alone receives).",
+	}, []string{"reason"}))
 	for _, subj := range []string{IngestSend, IngestSendChannel, IngestDispatch} {
 		sub, err := in.Conn.QueueSubscribe(subj, ingestQueue, in.handle)
 		if err != nil {
@@ -89,6 +138,16 @@ func (in *Ingest) Stop(ctx context.Context) error {
 // handle runs in the subscription's goroutine; each message is handled in
 // its own so that a slow send does not hold up others.
 func (in *Ingest) handle(msg *nats.Msg) {
+	if msg.Reply != "" && !replyAllowed(msg.Reply, in.strict) {
+		in.dropped.WithLabelValues("reply_subject").Inc()
+		reply := msg.Reply
+		if len(reply) > 64 {
+			reply = reply[:64] + "…"
+		}
+		in.Logger.Warn("nats ingest request dropped: its reply subject is not one only the caller receives (see README, Publishing from NATS)",
+			zap.String("subject", msg.Subject), zap.String("reply", strings.ToValidUTF8(reply, "?")))
+		return
+	}
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()

@@ -126,13 +126,20 @@ func (b *breakers) get(ws, ch, endpoint string) *gobreaker.CircuitBreaker[channe
 				delete(b.noted, key)
 				b.mu.Unlock()
 			}
-			b.metrics.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(to))
+			b.metrics.breakers.WithLabelValues(ch, from.String()).Dec()
+			b.metrics.breakers.WithLabelValues(ch, to.String()).Inc()
+			if b.metrics.breakerState != nil {
+				b.metrics.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(to))
+			}
 			b.metrics.breakerTransitions.WithLabelValues(ch, to.String()).Inc()
 			b.log.Warn("circuit breaker changed state", zap.String("workspace", ws), zap.String("channel", ch),
 				zap.String("endpoint", endpoint), zap.String("from", from.String()), zap.String("to", to.String()))
 		},
 	})
-	b.metrics.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(gobreaker.StateClosed))
+	b.metrics.breakers.WithLabelValues(ch, gobreaker.StateClosed.String()).Inc()
+	if b.metrics.breakerState != nil {
+		b.metrics.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(gobreaker.StateClosed))
+	}
 	b.m[key] = &breaker{ws: ws, ch: ch, endpoint: endpoint, cb: cb}
 	return cb
 }

@@ -15,11 +15,15 @@ type metrics struct {
 	pending            *prometheus.GaugeVec
 	ackPending         *prometheus.GaugeVec
 	restarts           *prometheus.CounterVec
-	breakerState       *prometheus.GaugeVec
+	breakers           *prometheus.GaugeVec
 	breakerTransitions *prometheus.CounterVec
+	// breakerState has workspace and endpoint labels, values the workspaces'
+	// configurations choose: nil unless the operator enables them
+	// (metrics_workspace_labels).
+	breakerState *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, workspaceLabels bool) (*metrics, error) {
 	m := &metrics{
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_worker_delivered_total",
@@ -54,10 +58,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "herald_worker_consumer_restarts_total",
 			Help: "Times a channel's consumer iterator was recreated (failure or stall).",
 		}, []string{"channel"}),
-		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "herald_worker_breaker_state",
-			Help: "Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open.",
-		}, []string{"workspace", "channel", "endpoint"}),
+		breakers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_worker_breakers",
+			Help: "Circuit breakers this worker holds, by channel and state (closed, half-open, open).",
+		}, []string{"channel", "state"}),
 		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_worker_breaker_transitions_total",
 			Help: "Circuit breaker state changes, by the state entered.",
@@ -71,7 +75,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.pending = promx.Must(reg, m.pending)
 	m.ackPending = promx.Must(reg, m.ackPending)
 	m.restarts = promx.Must(reg, m.restarts)
-	m.breakerState = promx.Must(reg, m.breakerState)
+	m.breakers = promx.Must(reg, m.breakers)
 	m.breakerTransitions = promx.Must(reg, m.breakerTransitions)
+	if workspaceLabels {
+		m.breakerState = promx.Must(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_worker_breaker_state",
+			Help: "Circuit breaker state per workspace and endpoint: 0 closed, 1 half-open, 2 open (metrics_workspace_labels).",
+		}, []string{"workspace", "channel", "endpoint"}))
+	}
 	return m, nil
 }

@@ -69,6 +69,11 @@ type Config struct {
 	Clock       clock.Clock
 	Logger      *zap.Logger
 	Registerer  prometheus.Registerer
+	// WorkspaceLabels adds herald_worker_breaker_state, labelled with each
+	// breaker's workspace and endpoint (metrics_workspace_labels). Off by
+	// default: those values come from the workspaces' configurations and
+	// would otherwise be on /metrics for anyone who can scrape it.
+	WorkspaceLabels bool
 }
 
 // Worker consumes deliveries from JetStream and delivers them.
@@ -110,7 +115,7 @@ func New(cfg Config) (*Worker, error) {
 	cfg.RecordRetryFor = cmp.Or(cfg.RecordRetryFor, time.Minute)
 	cfg.LateJob = cmp.Or(cfg.LateJob, 2*time.Second)
 	log := cmp.Or(cfg.Logger, zap.NewNop()).Named("worker")
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, cfg.WorkspaceLabels)
 	if err != nil {
 		return nil, err
 	}
