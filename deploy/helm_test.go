@@ -172,16 +172,17 @@ func definedEnv(t *testing.T) map[string]bool {
 	return out
 }
 
-// servedPaths is every route the HTTP server registers ("GET /readyz").
-func servedPaths(t *testing.T) map[string]bool {
+// servedPaths is every GET route a listener's code registers: api/server.go
+// for http_addr, internal/app/pprof.go for metrics_addr.
+func servedPaths(t *testing.T, file string) map[string]bool {
 	t.Helper()
-	data, err := os.ReadFile("../api/server.go")
+	data, err := os.ReadFile(file)
 	require.NoError(t, err)
 	out := map[string]bool{}
 	for _, m := range regexp.MustCompile(`"GET (/[a-z]+)"`).FindAllStringSubmatch(string(data), -1) {
 		out[m[1]] = true
 	}
-	require.True(t, out["/readyz"] && out["/healthz"] && out["/metrics"], "found the ops routes in api/server.go: %v", out)
+	require.NotEmpty(t, out, "found the routes of %s", file)
 	return out
 }
 
@@ -221,7 +222,10 @@ func TestHelmChart(t *testing.T) {
 	sets, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(sets), 5)
-	envs, paths, metrics := definedEnv(t), servedPaths(t), definedMetrics(t)
+	envs, metrics := definedEnv(t), definedMetrics(t)
+	paths, metricsPaths := servedPaths(t, "../api/server.go"), servedPaths(t, "../internal/app/pprof.go")
+	require.True(t, paths["/readyz"] && paths["/healthz"], "the probes' routes: %v", paths)
+	require.True(t, metricsPaths["/metrics"], "the metrics listener's route: %v", metricsPaths)
 	rules, err := os.ReadFile(alertRules)
 	require.NoError(t, err)
 
@@ -269,11 +273,21 @@ func TestHelmChart(t *testing.T) {
 						require.True(t, envs[k], "%s sets %s, which Herald does not read", dn, k)
 					}
 				}
-				// The port it listens on is the port probed and scraped.
+				// The ports it listens on are the ports probed and scraped:
+				// http_addr for the probes, metrics_addr for /metrics.
 				_, port, err := splitPort(env[config.EnvHTTPAddr])
 				require.NoError(t, err)
 				require.Equal(t, "http", get(c, "ports", 0, "name"))
 				require.EqualValues(t, port, get(c, "ports", 0, "containerPort"))
+				_, mport, err := splitPort(env[config.EnvMetricsAddr])
+				require.NoError(t, err, "%s serves /metrics apart from the API", dn)
+				require.NotEqual(t, port, mport)
+				require.Equal(t, "metrics", get(c, "ports", 1, "name"))
+				require.EqualValues(t, mport, get(c, "ports", 1, "containerPort"))
+				if ann := get(d, "spec", "template", "metadata", "annotations", "prometheus.io/port"); ann != nil {
+					require.Equal(t, strconv.Itoa(mport), ann, "%s: annotation-based scraping finds the metrics port", dn)
+					require.True(t, metricsPaths[get(d, "spec", "template", "metadata", "annotations", "prometheus.io/path").(string)])
+				}
 				for probe, path := range map[string]string{"startupProbe": "/readyz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"} {
 					require.Equal(t, path, get(c, probe, "httpGet", "path"), "%s %s", dn, probe)
 					require.True(t, paths[path], "%s probes %s, which the server does not serve", dn, path)
@@ -330,6 +344,9 @@ func TestHelmChart(t *testing.T) {
 			require.NotNil(t, api, "the API Service")
 			apiRole := get(api, "spec", "selector", "app.kubernetes.io/component")
 			require.Contains(t, []any{"producer", "serve"}, apiRole)
+			for _, p := range list(get(api, "spec", "ports")) {
+				require.Equal(t, "http", get(p, "targetPort"), "the API Service exposes the API only, not /metrics")
+			}
 			for pn, p := range ofKind(objs, "PodDisruptionBudget") {
 				require.True(t, selectsSome(objs, get(p, "spec", "selector", "matchLabels").(map[string]any)), "PDB %s", pn)
 			}
@@ -356,8 +373,9 @@ func TestHelmChart(t *testing.T) {
 					require.True(t, matches(get(svc, "spec", "selector").(map[string]any), get(d, "spec", "template", "metadata", "labels").(map[string]any)), "the metrics Service misses %s", dn)
 				}
 				ep := get(sm, "spec", "endpoints", 0)
-				require.True(t, paths[get(ep, "path").(string)], "scrapes a path the server serves")
+				require.True(t, metricsPaths[get(ep, "path").(string)], "scrapes a path the metrics listener serves")
 				require.Equal(t, get(svc, "spec", "ports", 0, "name"), get(ep, "port"))
+				require.Equal(t, "metrics", get(svc, "spec", "ports", 0, "targetPort"), "the metrics Service reaches the metrics port")
 			}
 			for _, pr := range ofKind(objs, "PrometheusRule") {
 				var want map[string]any
@@ -510,6 +528,7 @@ func TestHelmChartRefusesBrokenValues(t *testing.T) {
 		{"unknown mode", serve, []string{"mode=all"}, "/mode"},
 		{"misspelt key", serve, []string{"worker.replica=3"}, "additional properties 'replica' not allowed"},
 		{"address in the config", serve, []string{"config.redis_url=redis://x:6379"}, "/config"},
+		{"metrics on the API's port", serve, []string{"metricsPort=8080"}, "metricsPort must differ from port"},
 		{"embedded JetStream twice", serve, []string{"serve.replicas=2"}, "serve with the embedded JetStream runs one replica"},
 		{"KEDA in serve mode", serve, []string{"keda.enabled=true"}, "keda scales the worker Deployment"},
 		{"KEDA and a CPU HPA", split, []string{"worker.autoscaling.enabled=true"}, "choose one"},

@@ -122,6 +122,9 @@ producer worker scheduler
 {{- if and .Values.keda.enabled (eq .Values.keda.trigger "prometheus") (not .Values.keda.prometheus.serverAddress) -}}
 {{- fail "keda's prometheus trigger needs keda.prometheus.serverAddress" -}}
 {{- end -}}
+{{- if eq (int .Values.port) (int .Values.metricsPort) -}}
+{{- fail "metricsPort must differ from port: /metrics has its own listener" -}}
+{{- end -}}
 {{- if and .Values.bootstrap.workspace (not .Values.bootstrap.keySecret.name) -}}
 {{- fail "bootstrap.workspace needs bootstrap.keySecret (name and key)" -}}
 {{- end -}}
