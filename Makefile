@@ -7,7 +7,16 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 BENCH_N ?= 100000
 
-.PHONY: all setup setup-run build run test test-faults test-short race vet fmt lint fuzz bench bench-e2e clean
+.PHONY: all setup setup-run tools build run test test-faults test-short race vet fmt lint fuzz bench bench-e2e bench-reads clean
+
+# The chart's checkers (go test ./deploy/ runs them), pinned and installed
+# with go install into .tools/<name>-<version>/ on first use: a fresh clone
+# or CI builds them once (helm takes a few minutes), later runs reuse them.
+HELM_VERSION := v3.22.0
+KUBECONFORM_VERSION := v0.8.0
+TOOLS := $(CURDIR)/.tools
+HELM := $(TOOLS)/helm-$(HELM_VERSION)/helm
+KUBECONFORM := $(TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 
 all: build
 
@@ -18,6 +27,15 @@ setup:
 setup-run:
 	@deploy/local/setup.sh run
 
+## tools: helm and kubeconform at the pinned versions (promtool comes from setup)
+tools: $(HELM) $(KUBECONFORM)
+
+$(HELM):
+	GOBIN=$(dir $@) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(KUBECONFORM):
+	GOBIN=$(dir $@) $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
 ## build: the herald binary in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/herald
@@ -26,9 +44,10 @@ build:
 run: setup-run build
 	@deploy/local/run.sh
 
-## test: the whole suite with the race detector, against real redis-server and NATS
-test: setup vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+## test: the whole suite with the race detector, against real redis-server and NATS;
+## the Helm chart and alert rules with helm, kubeconform and promtool
+test: setup vet tools
+	HERALD_HELM=$(HELM) HERALD_KUBECONFORM=$(KUBECONFORM) $(GO) test -race -count=1 -timeout 15m ./...
 
 ## test-faults: the fault suite with real processes (herald producer and workers,
 ## redis-server, `herald dev nats`): kill -9, restarts, a failing receiver; a few minutes
@@ -59,10 +78,15 @@ fuzz:
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
 	$(GO) run ./internal/benchrun -n $(BENCH_N)
+	$(GO) run ./internal/readbench
 
 ## bench-e2e: only the end-to-end pipeline benchmark (BENCH_N messages per run)
 bench-e2e: setup
 	$(GO) run ./internal/benchrun -n $(BENCH_N)
+
+## bench-reads: the producer's peak RSS under the largest reads of a read-only key
+bench-reads: setup
+	$(GO) run ./internal/readbench
 
 clean:
 	rm -rf bin .run

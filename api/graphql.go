@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	graphql "github.com/graph-gophers/graphql-go"
 
@@ -118,7 +120,7 @@ func (r *gqlRoot) UndeliveredNotifications(ctx context.Context, args undelivered
 	if p == nil {
 		return nil, &gqlError{code: "unauthenticated", msg: "unauthenticated"}
 	}
-	q := logstore.Query{Workspace: p.Workspace, Undelivered: true, Limit: maxUndeliveredLimit}
+	q := logstore.Query{Workspace: p.Workspace, Undelivered: true, Limit: maxUndeliveredLimit, InputLimit: ListInputBytes}
 	if args.Limit != nil {
 		if *args.Limit < 1 || *args.Limit > maxUndeliveredLimit {
 			return nil, &gqlError{code: "invalid_argument", field: "limit", msg: fmt.Sprintf("limit must be between 1 and %d", maxUndeliveredLimit)}
@@ -199,7 +201,7 @@ func (n *gqlNotification) CreationDateTime() string { return formatTime(n.e.Crea
 func (n *gqlNotification) NotificationId() graphql.ID {
 	return graphql.ID(n.e.ID)
 }
-func (n *gqlNotification) Payload() jsonScalar { return jsonScalar(n.e.Input) }
+func (n *gqlNotification) Payload() jsonScalar { return jsonScalar(toLogEntry(n.e).Input) }
 func (n *gqlNotification) Channel() string     { return n.e.Type }
 func (n *gqlNotification) Status() string      { return n.e.Status }
 
@@ -271,6 +273,13 @@ type graphqlRequest struct {
 func (s *Server) graphqlHandler(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
 	var req graphqlRequest
 	if r.Method == http.MethodGet {
+		for name, vals := range r.URL.Query() {
+			for _, v := range vals {
+				if !utf8.ValidString(v) {
+					return badRequest(strings.ToValidUTF8(name, "\ufffd"), "not valid UTF-8")
+				}
+			}
+		}
 		req.Query = r.URL.Query().Get("query")
 		req.OperationName = r.URL.Query().Get("operationName")
 		if v := r.URL.Query().Get("variables"); v != "" {

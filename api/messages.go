@@ -40,6 +40,30 @@ type LogEntry struct {
 	ReprocessCount  int             `json:"reprocess_count"`
 	CreatedAt       string          `json:"created_at"`
 	UpdatedAt       string          `json:"updated_at"`
+	// InputTruncated is set in lists when the input was longer than
+	// ListInputBytes: input then holds only a marker (truncatedInput) and
+	// GET /v1/messages/{id} has it in full.
+	InputTruncated bool `json:"input_truncated,omitempty"`
+}
+
+// ListInputBytes is the largest input a list view (GET /v1/messages, the
+// send-log search, GraphQL) shows in full. A longer one is replaced by a
+// marker: inputs may be up to max_body_bytes each, and a page of 200 of
+// them must not cost the process, Redis and the client hundreds of MB.
+const ListInputBytes = 16 << 10
+
+// truncatedInput is what a list shows instead of an input longer than
+// ListInputBytes. It is still a JSON object, so clients typed after the
+// seed (input: Record<string, unknown>) keep working; its one member is
+// no channel's input field, so resending it by mistake (reprocessing from
+// a list as the seed describes) is refused with a 400 naming it, never
+// sent as an empty message.
+type truncatedInput struct {
+	Truncated struct {
+		Bytes int    `json:"bytes"`
+		Limit int    `json:"limit"`
+		Full  string `json:"full"`
+	} `json:"$truncated"`
 }
 
 // timeFormat is RFC 3339 in UTC with milliseconds.
@@ -66,6 +90,12 @@ func toLogEntry(e *logstore.Entry) LogEntry {
 	if !e.NextAttemptAt.IsZero() {
 		t := formatTime(e.NextAttemptAt)
 		out.NextAttemptAt = &t
+	}
+	if e.InputCut > 0 {
+		var m truncatedInput
+		m.Truncated.Bytes, m.Truncated.Limit, m.Truncated.Full = e.InputCut, ListInputBytes, "/v1/messages/"+url.PathEscape(e.ID)
+		out.Input, _ = json.Marshal(m)
+		out.InputTruncated = true
 	}
 	return out
 }
@@ -188,6 +218,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p *config.
 	if err != nil {
 		return err
 	}
+	q.InputLimit = ListInputBytes
 	res, err := s.cfg.Store.Query(r.Context(), q)
 	if err != nil {
 		return err

@@ -45,8 +45,8 @@ type overviewResponse struct {
 
 // overview reports, for the caller's workspace only, the queue lag per
 // channel (from the log's status indexes) and the circuit breakers of this
-// process's worker. /metrics has the same breakers for every workspace;
-// this never shows another workspace's.
+// process's worker; it never shows another workspace's. (/metrics only
+// counts breakers by channel and state unless metrics_workspace_labels.)
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
 	for name := range r.URL.Query() {
 		return badRequest(name, fmt.Sprintf("unknown query parameter %q (this route takes none)", name))

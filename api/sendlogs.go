@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,11 +56,18 @@ func toSendLog(cfg *config.Config, snd *logstore.Send, list bool) SendLog {
 		ProductTag: head.ProductTag, Env: head.Env, Notification: head.Notification, ProcessID: nullable(head.ProcessID),
 	}
 	dests := []string{}
+	count := 0
 	for _, m := range snd.Messages {
 		tmpl := ""
 		if def := cfg.Message(m.Workspace, m.ProductTag, m.Notification); def != nil {
 			tmpl = def.Template(m.Type)
-			dests = append(dests, destinations(def, m)...)
+			if m.Input == nil && m.Destinations > 0 && !list {
+				count += m.Destinations // kept at creation: no input needed
+			} else {
+				d := destinations(def, m)
+				dests = append(dests, d...)
+				count += len(d)
+			}
 		}
 		if out.Message == "" {
 			out.Message = tmpl
@@ -69,7 +77,7 @@ func toSendLog(cfg *config.Config, snd *logstore.Send, list bool) SendLog {
 	if list {
 		out.Destinations = dests
 	} else {
-		out.Destinations = len(dests)
+		out.Destinations = count
 	}
 	return out
 }
@@ -307,16 +315,72 @@ func (s *Server) searchSendLogs(w http.ResponseWriter, r *http.Request, p *confi
 		writeSendLogError(w, err)
 		return nil
 	}
+	q.InputLimit = sendLogInputBytes
 	sends, total, err := s.cfg.Store.Sends(r.Context(), q)
 	if err != nil {
 		writeSendLogError(w, err)
 		return nil
 	}
 	cfg := s.cfg.Config()
-	logs := make([]SendLog, 0, len(sends))
-	for _, snd := range sends {
-		logs = append(logs, toSendLog(cfg, snd, list))
+	logs := make([]json.RawMessage, 0, len(sends))
+	size := 0
+	fetched := 0
+	for i, snd := range sends {
+		if fetched > maxSendLogFetch && len(logs) > 0 {
+			// Reading more inputs for their destinations would cost Redis
+			// and this process more than one answer may: end the page.
+			parsed.Options.Limit = len(logs)
+			break
+		}
+		fetched += s.fillInputs(r.Context(), snd, list)
+		b, err := json.Marshal(toSendLog(cfg, snd, list))
+		if err != nil {
+			return err
+		}
+		sends[i] = nil // its inputs are no longer needed
+		if size+len(b) > s.sendLogBudget && len(logs) > 0 {
+			// The answer is cut here; parsed says how far it went, so that
+			// a client paging with it (skip += limit) misses nothing.
+			parsed.Options.Limit = len(logs)
+			break
+		}
+		size += len(b)
+		logs = append(logs, b)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "data": map[string]any{"total": total, "send_logs": logs, "parsed": parsed}})
 	return nil
+}
+
+// sendLogInputBytes is the largest input a search reads along with the
+// send's messages; a send log shows no input, only its destinations, and
+// fillInputs reads a longer one alone when they are needed.
+const sendLogInputBytes = 2 << 10
+
+// maxSendLogBytes bounds the send logs of one search answer (up to 1000
+// of them, each listing up to hundreds of recipients with
+// group_destinations=list). A page that would be larger ends early, with
+// parsed.options.limit set to the number returned.
+const maxSendLogBytes = 4 << 20
+
+// maxSendLogFetch bounds the bytes of inputs one search reads in full
+// (for destinations); past it the page ends early, like maxSendLogBytes.
+const maxSendLogFetch = 16 << 20
+
+// fillInputs reads, one message at a time, the inputs a search left out
+// for their size, when the destinations must come from them: the list
+// (group_destinations=list), or a count for an entry written before
+// counts were kept. Only one send's inputs are held at once. It returns
+// the bytes read.
+func (s *Server) fillInputs(ctx context.Context, snd *logstore.Send, list bool) int {
+	n := 0
+	for i, m := range snd.Messages {
+		if m.InputCut == 0 || (!list && m.Destinations > 0) {
+			continue
+		}
+		if full, err := s.cfg.Store.Get(ctx, m.Workspace, m.ID); err == nil {
+			snd.Messages[i] = full
+			n += len(full.Input)
+		}
+	}
+	return n
 }

@@ -69,12 +69,15 @@ type Server struct {
 	routeList   []string
 	openapiJSON []byte
 	limits      limiters
+	// sendLogBudget is maxSendLogBytes (smaller in tests).
+	sendLogBudget int
 }
 
 // New returns the API server.
 func New(cfg Config) *Server {
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
-	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, zap.NewNop()).Named("api"), clock: clock.Or(cfg.Clock), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cmp.Or(cfg.Logger, zap.NewNop()).Named("api"), clock: clock.Or(cfg.Clock), mux: http.NewServeMux(),
+		sendLogBudget: maxSendLogBytes}
 	s.requests = promx.Must(cfg.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_api_requests_total",
 		Help: "HTTP requests by route and status code.",
@@ -90,6 +93,10 @@ func New(cfg Config) *Server {
 	var err error
 	if s.openapiJSON, err = OpenAPIJSON(); err != nil {
 		panic(err) // the embedded document is checked by tests
+	}
+	s.limits.log, s.limits.clock = s.log, s.clock
+	if cfg.Store != nil {
+		s.limits.shared = cfg.Store
 	}
 	s.routes()
 	return s
@@ -161,8 +168,16 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		p, err := s.authenticate(r, scope)
 		if err == nil {
 			addLogFields(r.Context(), zap.String("workspace", p.Workspace), zap.String("key", p.KeyName))
-			if wait, ok := s.limits.allow(p, s.clock.Now()); !ok {
+			if wait, ok := s.limits.allow(p, 1, s.clock.Now()); !ok {
 				err = rateLimited(p, wait)
+			} else {
+				// Once answered, the request's size counts too: a large
+				// answer costs what the small requests it replaces would.
+				defer func() {
+					if rec, ok := w.(*statusRecorder); ok {
+						s.limits.charge(p, answerCost(rec.bytes), s.clock.Now())
+					}
+				}()
 			}
 		}
 		if err == nil {
@@ -272,6 +287,14 @@ func newUUID() string {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	// bytes counts the body written (a request's cost, ratelimit.go).
+	bytes int64
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -287,5 +310,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return nil, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		return nil, err
+	}
+	// Every body is JSON; one that is not UTF-8 is refused before it is
+	// decoded, stored or echoed in an error.
+	if err := producer.CheckUTF8(body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }

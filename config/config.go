@@ -37,6 +37,16 @@ type Config struct {
 	// (HERALD_PPROF_ADDR), e.g. 127.0.0.1:6060. Default empty: off. Keep it
 	// on loopback or a private port: profiles reveal internals.
 	PprofAddr string `yaml:"pprof_addr"`
+	// MetricsAddr, when set, serves /metrics on this separate address
+	// (HERALD_METRICS_ADDR), e.g. :9090, and no longer on http_addr: the
+	// API's port can then be public while scraping stays on a private one.
+	// Default empty: /metrics on http_addr.
+	MetricsAddr string `yaml:"metrics_addr"`
+	// MetricsWorkspaceLabels adds metrics labelled with values taken from
+	// the workspaces' configurations (herald_worker_breaker_state's
+	// workspace and endpoint). Default false: no metric carries a value a
+	// workspace chose, so /metrics names no tenant and no endpoint.
+	MetricsWorkspaceLabels bool `yaml:"metrics_workspace_labels"`
 
 	Log      LogConfig      `yaml:"log"`
 	NATS     NATSConfig     `yaml:"nats"`
@@ -83,8 +93,10 @@ type NATSConfig struct {
 	// DuplicateWindow is the stream's Nats-Msg-Id dedupe window. Default 2m.
 	DuplicateWindow Duration `yaml:"duplicate_window"`
 	// IngestUsers are the NATS users of the embedded server that other
-	// services publish sends with; each may publish only on its own
-	// workspace's herald.in.<workspace>.> subjects. With none, the
+	// services publish sends with. Each gets an account of its own that
+	// imports only its workspace's herald.in.<workspace>.> service from
+	// Herald's account: it can send as its workspace and receive the
+	// replies to its own requests, and sees nothing else. With none, the
 	// embedded server has no authentication (it listens on loopback by
 	// default). An external NATS is configured on its own side (README).
 	IngestUsers []IngestUser `yaml:"ingest_users"`
@@ -165,8 +177,8 @@ type Key struct {
 	Name   string   `yaml:"name"`
 	SHA256 string   `yaml:"sha256"`
 	Scopes []string `yaml:"scopes"`
-	// RateLimit, when set, caps this key's requests (each API process
-	// counts its own). Default: unlimited.
+	// RateLimit, when set, caps this key's requests, shared by every API
+	// replica through Redis. Default: unlimited.
 	RateLimit *RateLimit `yaml:"rate_limit"`
 }
 

@@ -48,6 +48,7 @@ const (
 	EnvBootstrapKey       = "HERALD_BOOTSTRAP_KEY"
 	EnvAllowPrivate       = "HERALD_ALLOW_PRIVATE_NETWORKS"
 	EnvPprofAddr          = "HERALD_PPROF_ADDR"
+	EnvMetricsAddr        = "HERALD_METRICS_ADDR"
 )
 
 // Load reads the YAML file at path (empty path: no file, defaults only),
@@ -113,6 +114,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvPprofAddr); v != "" {
 		c.PprofAddr = v
+	}
+	if v := getenv(EnvMetricsAddr); v != "" {
+		c.MetricsAddr = v
 	}
 	if v := getenv(EnvAllowPrivate); v != "" {
 		b, err := strconv.ParseBool(v)

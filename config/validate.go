@@ -96,6 +96,13 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 			ps.add("pprof_addr", "must differ from http_addr: profiles are never served on the API address")
 		}
 	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			ps.add("metrics_addr", "want host:port, e.g. :9090 (%v)", err)
+		} else if (c.MetricsAddr == c.HTTPAddr || c.MetricsAddr == c.PprofAddr) && port != "0" {
+			ps.add("metrics_addr", "must differ from http_addr and pprof_addr")
+		}
+	}
 	if c.NATSURL != "" {
 		for _, s := range strings.Split(c.NATSURL, ",") {
 			if u, err := url.Parse(strings.TrimSpace(s)); err != nil || u.Host == "" {
@@ -106,12 +113,17 @@ func (c *Config) validate(getenv func(string) string) []Problem {
 	} else if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
 		ps.add("nats.listen", "want host:port (%v)", err)
 	}
+	seenUser := map[string]bool{}
 	for i := range c.NATS.IngestUsers {
 		u := &c.NATS.IngestUsers[i]
 		up := fmt.Sprintf("nats.ingest_users[%d]", i)
-		if !ValidTag(u.User) || u.User == "herald" {
-			ps.add(up+".user", "want 1-64 letters, digits, '_', '.' or '-' (and not \"herald\", Herald's own user)")
+		switch {
+		case !ValidTag(u.User) || u.User == "herald" || u.User == "herald-ingest":
+			ps.add(up+".user", "want 1-64 letters, digits, '_', '.' or '-' (and not \"herald\" or \"herald-ingest\", Herald's own users)")
+		case seenUser[u.User]:
+			ps.add(up+".user", "duplicate ingest user %q", u.User)
 		}
+		seenUser[u.User] = true
 		if !slices.ContainsFunc(c.Workspaces, func(w Workspace) bool { return w.ID == u.Workspace }) {
 			ps.add(up+".workspace", "no workspace %q", u.Workspace)
 		}

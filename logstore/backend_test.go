@@ -43,6 +43,9 @@ func TestSuiteOnRedisCluster(t *testing.T) {
 	t.Cleanup(func() { cluster = nil })
 	for name, test := range map[string]func(*testing.T){
 		"CreateGet":                            TestCreateGet,
+		"QueryInputLimit":                      TestQueryInputLimit,
+		"SendsAcrossCampaignsProperty":         TestSendsAcrossCampaignsProperty,
+		"DebitRateModel":                       TestDebitRateModel,
 		"CacheDedupe":                          TestCacheDedupe,
 		"RecordAttempt":                        TestRecordAttempt,
 		"AttemptsCapAndBodyCut":                TestAttemptsCapAndBodyCut,

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Statuses of a log entry. The machine: pending -> sent | failed;
@@ -69,6 +70,27 @@ type Entry struct {
 	GenerationAttempts int
 	Seq                int64
 	Input              json.RawMessage
+	// InputCut is the length in bytes of an input a query left out
+	// (Query.InputLimit); Input is then nil. Zero: Input is whole.
+	InputCut int
+	// Destinations counts who the message goes to (recipients, device
+	// tokens, one callback); 0 for entries written before it was kept.
+	Destinations int
+}
+
+// destinationCount counts the destinations of an input of channel typ:
+// one callback URL, else the recipients or device tokens (decoding only
+// those members; the input was validated already).
+func destinationCount(typ string, input json.RawMessage) int {
+	if typ == "callback" {
+		return 1
+	}
+	var in struct {
+		Recipients   []json.RawMessage `json:"recipients"`
+		DeviceTokens []json.RawMessage `json:"device_tokens"`
+	}
+	_ = json.Unmarshal(input, &in)
+	return len(in.Recipients) + len(in.DeviceTokens)
 }
 
 // An entry is stored as one string of three lines:
@@ -98,9 +120,30 @@ type header struct {
 	R    int    `json:"r"`
 	Ses  string `json:"ses,omitempty"`
 	Ch   string `json:"cache,omitempty"`
+	// DN is the number of destinations (recipients, device tokens; one
+	// for a callback), so that a send log's count needs no input.
+	DN int `json:"dn,omitempty"`
 }
 
 const stateFields = 13
+
+// MaxError is how much of an error message an entry and an attempt keep.
+// Errors quote what failed (a URL built from the input, a provider's
+// answer), so without a bound one send could make every page of the log
+// that lists it as large as its input.
+const MaxError = 1024
+
+// cutError cuts an error message to MaxError bytes on a rune boundary.
+func cutError(s string) string {
+	if len(s) <= MaxError {
+		return s
+	}
+	cut := MaxError - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
 
 // oneLine keeps a value that goes into the state line on one line.
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
@@ -123,7 +166,7 @@ func decodeEntry(ws string, raw string) (*Entry, error) {
 	e := &Entry{
 		ID: h.ID, Workspace: ws, ProductID: h.PID, ProductTag: h.PT, Env: h.Env,
 		NotificationTag: h.NT, Notification: h.N, Type: h.Ty, ProcessID: h.Proc, CampaignID: h.Camp,
-		Retries: h.R, Session: h.Ses, Cache: h.Ch, Input: json.RawMessage(input),
+		Retries: h.R, Session: h.Ses, Cache: h.Ch, Input: json.RawMessage(input), Destinations: h.DN,
 		Seq: num(f[1]), CreatedAt: time.UnixMilli(num(f[2])).UTC(), UpdatedAt: time.UnixMilli(num(f[3])).UTC(),
 		Status: f[4], Attempts: int(num(f[5])), GenerationAttempts: int(num(f[6])), Generation: int(num(f[7])),
 		TriggeredBy: f[9], FirstTriggeredBy: f[10], ErrorCode: f[11], Error: f[12],

@@ -36,6 +36,10 @@ import (
 //	<prefix>:{ws}:jobs:fires             sorted set process id -> slot ms, every fire of the workspace
 //	<prefix>:{ws}:jobs:fires:<job id>    sorted set process id -> slot ms, the fires of one job
 //	<prefix>:{ws}:fire:<process id>      string: the fire record (JSON)
+//
+// API keys' shared rate limits (ratelimit.go):
+//
+//	<prefix>:{ws}:rl:<key id>            string: the limit's TAT in µs; expires a minute after the bucket is full
 const (
 	segmentSize = 65536
 	recordSize  = 34
@@ -95,3 +99,5 @@ func (k keys) lease(ws, id string) string { return k.base(ws) + "l:" + id }
 func (k keys) retryDue(ws string) string { return k.base(ws) + "retry:due" }
 
 func (k keys) ledger(ws string) string { return k.base(ws) + "ledger" }
+
+func (k keys) rate(ws, keyID string) string { return k.base(ws) + "rl:" + keyID }

@@ -36,6 +36,11 @@ type Query struct {
 	// Undelivered keeps messages with an error that are not sent: failed
 	// ones, and ones waiting for a retry or held by an open breaker.
 	Undelivered bool
+	// InputLimit, when positive, leaves out of the page every input longer
+	// than this many bytes (Entry.InputCut says how long it was): what
+	// bounds the memory of a page, in Redis and here. Zero returns whole
+	// entries (the reconciler and reprocessing need them).
+	InputLimit int
 }
 
 // Page is one page of a query.
@@ -87,7 +92,7 @@ func (s *Store) Query(ctx context.Context, q Query) (*Page, error) {
 	}
 	var scratch [8]byte
 	_, _ = rand.Read(scratch[:])
-	args := []any{s.seg, s.keys.base(q.Workspace), from, to, cursor, q.Offset, q.Limit + 1, hex.EncodeToString(scratch[:]), zsets[0], zsets[1]}
+	args := []any{s.seg, s.keys.base(q.Workspace), from, to, cursor, q.Offset, q.Limit + 1, hex.EncodeToString(scratch[:]), zsets[0], zsets[1], max(q.InputLimit, 0)}
 	for _, f := range [][2]string{
 		{"st", q.Status}, {"ty", q.Type}, {"env", q.Env}, {"pt", q.ProductTag}, {"pid", q.ProductID}, {"nt", q.NotificationTag},
 	} {
@@ -108,7 +113,7 @@ func (s *Store) Query(ctx context.Context, q Query) (*Page, error) {
 	p := &Page{Total: res[0].(int64)}
 	var lastSeq int64 = -1
 	rows := res[1:]
-	for i := 0; i+2 < len(rows); i += 3 {
+	for i := 0; i+3 < len(rows); i += 4 {
 		if len(p.Entries) == q.Limit {
 			p.HasMore = true
 			break
@@ -121,6 +126,9 @@ func (s *Store) Query(ctx context.Context, q Query) (*Page, error) {
 		e, err := decodeEntry(q.Workspace, raw)
 		if err != nil {
 			return nil, err
+		}
+		if cut := rows[i+3].(int64); cut > 0 {
+			e.Input, e.InputCut = nil, int(cut)
 		}
 		p.Entries = append(p.Entries, e)
 		lastSeq = seq

@@ -120,6 +120,7 @@ type Store struct {
 	creates  *batcher[*NewEntry, Created]
 	attempts *batcher[AttemptRecord, AttemptResult]
 	claims   *batcher[ClaimRecord, ClaimResult]
+	rates    *batcher[RateDebit, time.Time]
 }
 
 // New returns a Store using rdb.
@@ -136,6 +137,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	s.creates = newBatcher(256, s.CreateMany)
 	s.attempts = newBatcher(256, s.RecordAttempts)
 	s.claims = newBatcher(256, s.ClaimMany)
+	s.rates = newBatcher(256, s.DebitRates)
 	return s
 }
 
@@ -145,6 +147,7 @@ func (s *Store) Close() {
 	s.creates.close()
 	s.attempts.close()
 	s.claims.close()
+	s.rates.close()
 }
 
 // Retention returns the retention window.
@@ -232,7 +235,7 @@ func (s *Store) CreateMany(ctx context.Context, es []*NewEntry) ([]Created, []er
 			hdr, err := json.Marshal(header{
 				ID: e.ID, PID: e.ProductID, PT: e.ProductTag, Env: e.Env, NT: e.NotificationTag,
 				N: e.Notification, Ty: e.Type, Proc: e.ProcessID, Camp: e.CampaignID,
-				R: e.Retries, Ses: e.Session, Ch: e.Cache,
+				R: e.Retries, Ses: e.Session, Ch: e.Cache, DN: destinationCount(e.Type, e.Input),
 			})
 			if err != nil {
 				return out, fill(errs, fmt.Errorf("logstore: encode entry: %w", err))
@@ -484,6 +487,7 @@ func (s *Store) attemptArgs(r AttemptRecord) ([]any, error) {
 	if len(a.ResponseBody) > MaxResponseBody {
 		a.ResponseBody = a.ResponseBody[:MaxResponseBody]
 	}
+	a.Error = cutError(a.Error)
 	if a.AttemptedAt.IsZero() {
 		a.AttemptedAt = s.clock.Now()
 	}
@@ -565,7 +569,7 @@ func (s *Store) Transition(ctx context.Context, ws, id string, c Change) (status
 		keys = append(keys, cacheKey)
 	}
 	res, err := transitionScript.Run(ctx, s.rdb, keys,
-		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), oneLine(c.ErrorCode), oneLine(c.Error),
+		s.seg, s.keys.base(ws), s.clock.Now().UnixMilli(), c.To, from, boolArg(c.SetError), oneLine(c.ErrorCode), oneLine(cutError(c.Error)),
 		boolArg(c.NewGeneration), oneLine(strings.ReplaceAll(c.TriggeredBy, "|", "")), gen, boolArg(c.Untouched)).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("logstore: transition: %w", err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -465,4 +467,66 @@ func TestPipelinedWritesSurviveScriptFlush(t *testing.T) {
 	p, err := s.Query(ctx, logstore.Query{Workspace: "acme", Status: "sent"})
 	require.NoError(t, err)
 	require.EqualValues(t, 5, p.Total)
+}
+
+// Query.InputLimit leaves out exactly the inputs longer than the limit,
+// whatever the sizes around it, and says how long they were; every other
+// field of the entry is whole. Errors are cut to MaxError when written.
+func TestQueryInputLimit(t *testing.T) {
+	s, clk := newStore(t)
+	ctx := context.Background()
+	const limit = 1000
+	sizes := []int{0, 10, limit - 20, limit - 1, limit, limit + 1, 3 * limit, 20000, 200000}
+	want := map[string]int{}
+	for i, n := range sizes {
+		pad := strings.Repeat("x", max(n-len(`{"body":""}`), 0))
+		input := `{"body":"` + pad + `"}`
+		ne := newEntry("acme", clk, func(e *logstore.NewEntry) {
+			e.Input = json.RawMessage(input)
+			e.Session = "sess"
+			e.Cache = fmt.Sprintf("cache-%d", i)
+		})
+		_, err := s.Create(ctx, ne)
+		require.NoError(t, err)
+		want[ne.ID] = len(input)
+		clk.Advance(time.Millisecond)
+	}
+	long := strings.Repeat("é", 3000)
+	for id := range want {
+		_, err := s.RecordAttempt(ctx, "acme", id, 0, logstore.Attempt{Error: long, AttemptedAt: clk.Now()}, logstore.OutcomeFail, 1, logstore.Backoff{})
+		require.NoError(t, err)
+	}
+	for _, lim := range []int{0, limit} {
+		p, err := s.Query(ctx, logstore.Query{Workspace: "acme", Limit: 50, InputLimit: lim})
+		require.NoError(t, err)
+		require.Len(t, p.Entries, len(sizes))
+		for _, e := range p.Entries {
+			full, err := s.Get(ctx, "acme", e.ID)
+			require.NoError(t, err)
+			require.Equal(t, full.Cache, e.Cache)
+			require.Equal(t, "sess", e.Session)
+			require.Equal(t, full.Status, e.Status)
+			require.Equal(t, full.Error, e.Error)
+			require.LessOrEqual(t, len(e.Error), logstore.MaxError)
+			require.True(t, utf8.ValidString(e.Error))
+			require.True(t, strings.HasSuffix(e.Error, "…"))
+			if lim > 0 && want[e.ID] > lim {
+				require.Nil(t, e.Input)
+				require.Equal(t, want[e.ID], e.InputCut)
+				continue
+			}
+			require.Zero(t, e.InputCut)
+			require.Equal(t, string(full.Input), string(e.Input))
+			require.Len(t, e.Input, want[e.ID])
+		}
+	}
+	as, _, _, err := s.Attempts(ctx, "acme", p0(t, s).Entries[0].ID, "", 10)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(as[0].Error), logstore.MaxError)
+}
+
+func p0(t *testing.T, s *logstore.Store) *logstore.Page {
+	p, err := s.Query(context.Background(), logstore.Query{Workspace: "acme", Limit: 1})
+	require.NoError(t, err)
+	return p
 }

@@ -51,6 +51,9 @@ const bulkPage = 500
 func (p *Producer) ReprocessMatching(ctx context.Context, q logstore.Query, opts BulkOptions) (BulkResult, error) {
 	var res BulkResult
 	q.Status, q.Cursor, q.Offset, q.Limit = logstore.StatusFailed, "", 0, bulkPage
+	// Pages carry ids, not inputs (a page of 500 inputs of up to 1 MiB
+	// each): Reprocess reads its entry, the stuck path reads one at a time.
+	q.InputLimit = 1
 	limiter := rate.NewLimiter(rate.Limit(cmp.Or(opts.Rate, 1000)), cmp.Or(opts.Rate, 1000)/10+1)
 	count := func(q logstore.Query) (int64, error) {
 		q.Limit = 1
@@ -124,6 +127,13 @@ func (p *Producer) ReprocessMatching(ctx context.Context, q logstore.Query, opts
 		err = work(func(ctx context.Context, e *logstore.Entry) error {
 			if busy, err := p.inFlight(ctx, e); err != nil || busy {
 				return cmp.Or(err, errSkip) // its job is still queued, being sent, or waiting for a retry
+			}
+			if e.InputCut > 0 {
+				full, err := p.cfg.Store.Get(ctx, e.Workspace, e.ID)
+				if err != nil {
+					return err
+				}
+				e = full
 			}
 			return p.publish(ctx, queue.ForEntry(e))
 		}, stuck)

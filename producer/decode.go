@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/heraldhq/herald/internal/jsonutf8"
 )
 
 // SendRequest is the body of POST /v1/notifications/{channel}/send.
@@ -60,6 +62,9 @@ func decodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalid("", "request body is empty; want a JSON object")
 	}
+	if err := CheckUTF8(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -69,6 +74,20 @@ func decodeStrict(body []byte, v any) error {
 		return invalid("", "request body has data after the JSON object")
 	}
 	return nil
+}
+
+// CheckUTF8 refuses a body that is not valid UTF-8, naming the field that
+// holds the first invalid byte: encoding/json would accept it, and the
+// input, kept as received, would be served back raw to every reader.
+func CheckUTF8(body []byte) error {
+	field, off, ok := jsonutf8.Check(body)
+	if ok {
+		return nil
+	}
+	if field == "" {
+		return invalid("", "request body is not valid UTF-8 (byte %d)", off)
+	}
+	return invalid(field, "not valid UTF-8 (byte %d of the body); JSON text must be UTF-8", off)
 }
 
 func jsonError(err error) *InvalidError {

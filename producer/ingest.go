@@ -51,14 +51,17 @@ type Ingest struct {
 	// anything is written, so a burst costs bounded memory. Default 256.
 	MaxInFlight int
 	Logger      *zap.Logger
-	Registerer  prometheus.Registerer
+	// Registerer takes the ingest metrics; nil registers nothing.
+	Registerer prometheus.Registerer
 
 	subs  []*nats.Subscription
 	wg    sync.WaitGroup
 	slots chan struct{}
 	busy  atomic.Int64
-	// refused counts busy refusals in /metrics.
-	refused prometheus.Counter
+	// strict is set when the server authenticates clients: replies then
+	// go only to service-import response subjects (replyAllowed).
+	strict  bool
+	dropped *prometheus.CounterVec
 }
 
 // Pending limits of each ingest subscription: what NATS may buffer in
@@ -70,14 +73,51 @@ const (
 	ingestPendingBytes = 64 << 20
 )
 
+// replyAllowed reports whether Herald may answer on reply, a subject the
+// caller chose. Answers go only where the caller, and only the caller,
+// receives them:
+//
+//   - "_R_." subjects are the response mappings nats-server makes when a
+//     request crosses a service import (a workspace's account importing
+//     herald.in.<ws>.> from Herald's): publishing there reaches the
+//     requester's own reply subject in its own account and nothing else.
+//     On a server with accounts every ingest request arrives this way.
+//   - "_INBOX." subjects are accepted only when the server has no
+//     authentication at all (strict is false): every client may then
+//     publish and subscribe everywhere anyway, so the answer gives no one
+//     anything new.
+//
+// Anything else — a job subject (herald.send.…), the JetStream API
+// ($JS.…), another workspace's ingest subject, a wildcard — is dropped
+// without handling the request: Herald's connection could otherwise be
+// made to write where the caller itself may not.
+func replyAllowed(reply string, strict bool) bool {
+	switch {
+	case strings.HasPrefix(reply, "_R_."):
+	case !strict && strings.HasPrefix(reply, "_INBOX."):
+	default:
+		return false
+	}
+	if len(reply) > 256 {
+		return false
+	}
+	for _, tok := range strings.Split(reply, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
+			return false
+		}
+	}
+	return true
+}
+
 // Start subscribes (one queue group shared by every producer replica).
 func (in *Ingest) Start(context.Context) error {
 	in.Logger = cmp.Or(in.Logger, zap.NewNop())
+	in.strict = in.Conn.AuthRequired()
+	in.dropped = promx.Must(in.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_producer_ingest_dropped_total",
+		Help: "NATS ingest requests not handled, by reason: reply_subject (dropped without an answer: the reply subject is not one the caller alone receives), busy (answered 429 at once: MaxInFlight requests were being handled; nothing written).",
+	}, []string{"reason"}))
 	in.slots = make(chan struct{}, cmp.Or(in.MaxInFlight, 256))
-	in.refused = promx.Must(in.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "herald_ingest_refused_total",
-		Help: "NATS ingest requests answered 429 at once because MaxInFlight requests were being handled.",
-	}))
 	for _, subj := range []string{IngestSend, IngestSendChannel, IngestDispatch} {
 		sub, err := in.Conn.QueueSubscribe(subj, ingestQueue, in.handle)
 		if err == nil {
@@ -119,11 +159,21 @@ func (in *Ingest) Stop(ctx context.Context) error {
 // its own so that a slow send does not hold up others, up to MaxInFlight
 // at once: past that, the request is refused there and then.
 func (in *Ingest) handle(msg *nats.Msg) {
+	if msg.Reply != "" && !replyAllowed(msg.Reply, in.strict) {
+		in.dropped.WithLabelValues("reply_subject").Inc()
+		reply := msg.Reply
+		if len(reply) > 64 {
+			reply = reply[:64] + "…"
+		}
+		in.Logger.Warn("nats ingest request dropped: its reply subject is not one only the caller receives (see README, Publishing from NATS)",
+			zap.String("subject", msg.Subject), zap.String("reply", strings.ToValidUTF8(reply, "?")))
+		return
+	}
 	select {
 	case in.slots <- struct{}{}:
 	default:
 		in.busy.Add(1)
-		in.refused.Inc()
+		in.dropped.WithLabelValues("busy").Inc()
 		in.reply(msg, http.StatusTooManyRequests, errorBody("rate_limited", "", "ingest is at capacity; nothing was written: retry with backoff"))
 		return
 	}

@@ -34,7 +34,11 @@ func checkSession(prod *config.Product, session string, now time.Time) (string, 
 	if len(session) > maxSession {
 		return "", invalid("session", "at most %d characters", maxSession)
 	}
-	tag, token, _ := strings.Cut(session, ":")
+	tag, token, ok := strings.Cut(session, ":")
+	if !ok {
+		// A bare token would otherwise be stored, and shown, as the tag.
+		return "", invalid("session", "want session_tag:token; this session has no tag (no ':')")
+	}
 	if !config.ValidTag(tag) {
 		return "", invalid("session", "want session_tag:token, where the tag is 1-64 letters, digits, '_', '.' or '-'")
 	}

@@ -57,9 +57,22 @@ func TestCheckSession(t *testing.T) {
 		require.Equal(t, "session", ue.Field)
 		require.Contains(t, ue.Message, tc.want)
 	}
-	_, err = checkSession(prod, "bad tag:x", now)
+	for _, s := range []string{"bad tag:x", "user", "eyJhbGciOiJIUzI1NiJ9.e30.sig", ""} {
+		_, err = checkSession(prod, s, now)
+		var ie *InvalidError
+		require.True(t, errors.As(err, &ie), "%q: %v", s, err)
+		require.Equal(t, "session", ie.Field)
+	}
+	// Without sessions configured the tag is kept unverified, but a bare
+	// token is still refused rather than stored as the tag.
+	open := &config.Product{Tag: "open"}
+	tag, err = checkSession(open, "anything:unverified", now)
+	require.NoError(t, err)
+	require.Equal(t, "anything", tag)
+	_, err = checkSession(open, "eyJhbGciOiJIUzI1NiJ9.e30.sig", now)
 	var ie *InvalidError
 	require.True(t, errors.As(err, &ie))
+	require.Contains(t, ie.Message, "no tag")
 }
 
 // FuzzCheckSession: no session string panics the parser or the JWT
@@ -81,6 +94,9 @@ func FuzzCheckSession(f *testing.F) {
 			}
 			if strings.Contains(tag, ":") {
 				t.Fatalf("token kept in the tag: %q", tag)
+			}
+			if !strings.HasPrefix(s, tag+":") {
+				t.Fatalf("checkSession(%q) accepted a session without tag: as tag %q", s, tag)
 			}
 		case errors.As(err, &ie), errors.As(err, &ue):
 		default:

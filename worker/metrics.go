@@ -20,7 +20,7 @@ type metrics struct {
 	pending            *prometheus.GaugeVec
 	ackPending         *prometheus.GaugeVec
 	restarts           *prometheus.CounterVec
-	breakerState       *prometheus.GaugeVec
+	breakers           *prometheus.GaugeVec
 	breakerTransitions *prometheus.CounterVec
 	deferred           *prometheus.CounterVec
 	orphans            *prometheus.CounterVec
@@ -28,11 +28,15 @@ type metrics struct {
 	retriesWithheld    prometheus.Counter
 	retriesWaiting     prometheus.Gauge
 	reconciled         *prometheus.CounterVec
-	reconcileWithheld  *prometheus.GaugeVec
+	reconcileWithheld  prometheus.Gauge
 	rollbacks          prometheus.Counter
+	// breakerState has workspace and endpoint labels, values the workspaces'
+	// configurations choose: nil unless the operator enables them
+	// (metrics_workspace_labels).
+	breakerState *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, workspaceLabels bool) (*metrics, error) {
 	m := &metrics{
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_worker_delivered_total",
@@ -67,10 +71,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "herald_worker_consumer_restarts_total",
 			Help: "Times a channel's consumer iterator was recreated (failure or stall).",
 		}, []string{"channel"}),
-		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "herald_worker_breaker_state",
-			Help: "Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open.",
-		}, []string{"workspace", "channel", "endpoint"}),
+		breakers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_worker_breakers",
+			Help: "Circuit breakers this worker holds, by channel and state (closed, half-open, open).",
+		}, []string{"channel", "state"}),
 		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_worker_breaker_transitions_total",
 			Help: "Circuit breaker state changes, by the state entered.",
@@ -100,10 +104,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_producer_reconciled_total",
 		Help: "Jobs the reconciler published again for entries that had none, counted only when JetStream stored them (not a duplicate).",
 	}, []string{"channel"})
-	m.reconcileWithheld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	m.reconcileWithheld = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "herald_worker_reconcile_withheld",
-		Help: "Entries the reconciler's last run did not publish again because they predate a detected rollback of Redis (their outcome may be lost).",
-	}, []string{"workspace"})
+		Help: "Entries without a job the reconciler's last pass over the workspaces did not publish again: older than a detected rollback of Redis, or than JetStream's duplicate window (their outcome may be lost).",
+	})
 	m.rollbacks = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_worker_log_store_rollbacks_total",
 		Help: "Times the ledger found Redis behind its checkpoint (restored from an older snapshot, or writes lost).",
@@ -124,8 +128,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.pending = promx.Must(reg, m.pending)
 	m.ackPending = promx.Must(reg, m.ackPending)
 	m.restarts = promx.Must(reg, m.restarts)
-	m.breakerState = promx.Must(reg, m.breakerState)
+	m.breakers = promx.Must(reg, m.breakers)
 	m.breakerTransitions = promx.Must(reg, m.breakerTransitions)
+	if workspaceLabels {
+		m.breakerState = promx.Must(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_worker_breaker_state",
+			Help: "Circuit breaker state per workspace and endpoint: 0 closed, 1 half-open, 2 open (metrics_workspace_labels).",
+		}, []string{"workspace", "channel", "endpoint"}))
+	}
 	return m, nil
 }
 

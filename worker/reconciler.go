@@ -45,7 +45,9 @@ type Reconciler struct {
 	Logger   *zap.Logger
 
 	reconciled *prometheus.CounterVec
-	withheld   *prometheus.GaugeVec
+	withheld   prometheus.Gauge
+	// lastWithheld is each workspace's count in its last run (run loop only).
+	lastWithheld map[string]int
 }
 
 // maxExamined bounds the entries one run looks at per workspace.
@@ -76,15 +78,26 @@ func (r *Reconciler) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if r.lastWithheld == nil {
+			r.lastWithheld = map[string]int{}
+		}
+		total := 0
 		for _, ws := range r.Workspaces() {
 			if ok, err := r.Store.TryLock(ctx, ws, "reconcile", r.Interval/2); err != nil || !ok {
+				total += r.lastWithheld[ws]
 				continue
 			}
-			if n, err := r.RunOnce(ctx, ws); err != nil {
+			n, withheld, err := r.run1(ctx, ws)
+			r.lastWithheld[ws] = withheld
+			total += withheld
+			if err != nil {
 				r.Logger.Warn("reconcile failed", zap.String("workspace", ws), zap.Error(err))
 			} else if n > 0 {
 				r.Logger.Warn("queued again the jobs of entries that had none", zap.String("workspace", ws), zap.Int("count", n))
 			}
+		}
+		if r.withheld != nil {
+			r.withheld.Set(float64(total))
 		}
 	}
 }
@@ -92,12 +105,18 @@ func (r *Reconciler) run(ctx context.Context) {
 // RunOnce checks one workspace and returns how many jobs JetStream stored
 // for it.
 func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
+	n, _, err := r.run1(ctx, ws)
+	return n, err
+}
+
+// run1 is RunOnce, also returning how many entries it withheld.
+func (r *Reconciler) run1(ctx context.Context, ws string) (n, withheld int, err error) {
 	if vouched, err := r.Store.Vouched(ctx, ws); err != nil || !vouched {
-		return 0, err // the ledger has not looked at this Redis yet
+		return 0, 0, err // the ledger has not looked at this Redis yet
 	}
 	counters, err := r.Store.Counters(ctx, ws)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	now := clock.Or(r.Clock).Now()
 	cutoff := now.Add(-cmp.Or(r.After, time.Minute))
@@ -105,15 +124,15 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 	horizon := now.Add(-(r.Queue.DuplicateWindow() - windowMargin))
 	created, err := r.Queue.StreamCreated(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n, examined, withheld := 0, 0, 0
+	examined := 0
 	for _, status := range []string{logstore.StatusPending, logstore.StatusReprocessing} {
 		q := logstore.Query{Workspace: ws, Status: status, End: cutoff, Limit: 200}
 		for examined < maxExamined {
 			page, err := r.Store.Query(ctx, q)
 			if err != nil {
-				return n, err
+				return n, withheld, err
 			}
 			for _, e := range page.Entries {
 				examined++
@@ -122,13 +141,13 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 				}
 				if has, err := r.Queue.HasJob(ctx, e.Type, ws, e.ID); err != nil || has {
 					if err != nil {
-						return n, err
+						return n, withheld, err
 					}
 					continue // its job is queued, or being delivered
 				}
 				if busy, err := r.Store.InFlight(ctx, ws, e.ID); err != nil || busy {
 					if err != nil {
-						return n, err
+						return n, withheld, err
 					}
 					continue // a worker holds it, or a retry waits
 				}
@@ -144,7 +163,7 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 				stored, err := r.Queue.Publish(pctx, queue.ForEntry(e))
 				cancel()
 				if err != nil {
-					return n, err
+					return n, withheld, err
 				}
 				if stored {
 					if r.reconciled != nil {
@@ -159,9 +178,6 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 			q.Cursor = page.NextCursor
 		}
 	}
-	if r.withheld != nil {
-		r.withheld.WithLabelValues(ws).Set(float64(withheld))
-	}
 	if withheld > 0 && counters.RolledBackSeq < 0 {
 		cmp.Or(r.Logger, zap.NewNop()).Warn("entries without a job not queued again: their last publish is older than JetStream's duplicate window, "+
 			"so it can no longer tell whether they were delivered; reprocess them (POST /v1/messages/reprocess with include_stuck_pending) if they were not",
@@ -171,5 +187,5 @@ func (r *Reconciler) RunOnce(ctx context.Context, ws string) (int, error) {
 			"reprocess them (POST /v1/messages/reprocess with include_stuck_pending) once you know",
 			zap.String("workspace", ws), zap.Int("count", withheld))
 	}
-	return n, nil
+	return n, withheld, nil
 }

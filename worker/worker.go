@@ -87,6 +87,11 @@ type Config struct {
 	Clock          clock.Clock
 	Logger         *zap.Logger
 	Registerer     prometheus.Registerer
+	// WorkspaceLabels adds herald_worker_breaker_state, labelled with each
+	// breaker's workspace and endpoint (metrics_workspace_labels). Off by
+	// default: those values come from the workspaces' configurations and
+	// would otherwise be on /metrics for anyone who can scrape it.
+	WorkspaceLabels bool
 }
 
 // Worker consumes deliveries from JetStream and delivers them; its retry
@@ -141,7 +146,7 @@ func New(cfg Config) (*Worker, error) {
 	cfg.ReconcileAfter = cmp.Or(cfg.ReconcileAfter, time.Minute)
 	cfg.LedgerInterval = cmp.Or(cfg.LedgerInterval, time.Second)
 	log := cmp.Or(cfg.Logger, zap.NewNop()).Named("worker")
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, cfg.WorkspaceLabels)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +159,15 @@ func New(cfg Config) (*Worker, error) {
 		Failures: cfg.BreakerFailures, OpenFor: cfg.BreakerOpenFor, HalfOpenRequests: cfg.BreakerHalfOpenRequests,
 		RetryAfterMax: cfg.RetryAfterMax, Clock: cfg.Clock,
 		OnState: func(ws, ch, endpoint string, from, to gobreaker.State) {
-			m.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(to))
-			if from == to {
-				return // a new breaker
+			if m.breakerState != nil {
+				m.breakerState.WithLabelValues(ws, ch, endpoint).Set(float64(to))
 			}
+			if from == to {
+				m.breakers.WithLabelValues(ch, to.String()).Inc() // a new breaker
+				return
+			}
+			m.breakers.WithLabelValues(ch, from.String()).Dec()
+			m.breakers.WithLabelValues(ch, to.String()).Inc()
 			m.breakerTransitions.WithLabelValues(ch, to.String()).Inc()
 			log.Warn("circuit breaker changed state", zap.String("workspace", ws), zap.String("channel", ch),
 				zap.String("endpoint", endpoint), zap.String("from", from.String()), zap.String("to", to.String()))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Herald needs and the machine lacks, from Debian's packages:
-# redis-server always; chromium too unless called with "run" (only the web
-# console's browser test needs it, not `make run`). Go itself must already
-# be installed.
+# redis-server always; chromium and promtool (package prometheus) too unless
+# called with "run" (only tests need them, not `make run`). Go itself must
+# already be installed; helm and kubeconform are installed by `make tools`.
 set -euo pipefail
 command -v go >/dev/null || { echo "setup: Go is not installed (https://go.dev/dl/)"; exit 1; }
 SUDO=""
@@ -19,6 +19,12 @@ install redis-server redis-server "the log store"
 if [ "${1:-}" != "run" ]; then
   # Without it the console's test (api/console) is skipped locally and fails in CI.
   install chromium chromium "the web console's browser test"
+  # Only its promtool is used (go test ./deploy/ checks and unit-tests the
+  # alert rules); the package also installs a Prometheus service.
+  install promtool prometheus "the alert rules' checks"
 fi
 redis-server --version | head -1
-if [ "${1:-}" != "run" ]; then chromium --version 2>/dev/null | head -1 || true; fi
+if [ "${1:-}" != "run" ]; then
+  chromium --version 2>/dev/null | head -1 || true
+  promtool --version 2>/dev/null | head -1 || true
+fi

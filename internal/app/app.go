@@ -97,9 +97,12 @@ type App struct {
 	log      *zap.Logger
 	registry *prometheus.Registry
 
-	rdb      redis.UniversalClient
-	ns       *server.Server
-	nc       *nats.Conn
+	rdb redis.UniversalClient
+	ns  *server.Server
+	nc  *nats.Conn
+	// ingestNC is the ingest subscription's own connection on an embedded
+	// server with ingest users; nil when it shares nc.
+	ingestNC *nats.Conn
 	js       jetstream.JetStream
 	queue    *queue.Queue
 	stopKeep func()
@@ -111,6 +114,8 @@ type App struct {
 	listener net.Listener
 	pprof    *http.Server
 	pprofL   net.Listener
+	metrics  *http.Server
+	metricsL net.Listener
 
 	scheduler *scheduler.Scheduler
 
@@ -252,7 +257,16 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}
 	if a.opts.Role.API {
-		a.ingest = &producer.Ingest{Producer: a.producer, Conn: a.nc, Config: a.Config, Dispatch: a.dispatchIngest,
+		inc := a.nc
+		if a.ns != nil && len(cfg.NATS.IngestUsers) > 0 {
+			// Its own user: it can publish nothing but one reply to each
+			// request it received (natsx.IngestUser).
+			if a.ingestNC, err = natsx.ConnectIngest(cfg.NATSURL, a.ns, "herald-ingest", a.log); err != nil {
+				return err
+			}
+			inc = a.ingestNC
+		}
+		a.ingest = &producer.Ingest{Producer: a.producer, Conn: inc, Config: a.Config, Dispatch: a.dispatchIngest,
 			Logger: a.log.Named("ingest"), Registerer: a.registry}
 		if err := a.ingest.Start(ctx); err != nil {
 			return fmt.Errorf("nats ingest: %w", err)
@@ -270,6 +284,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	// Every role listens on http_addr: the API role serves the API, the
 	// others only /healthz, /readyz and /metrics (probes, scraping).
 	if err := a.startHTTP(cfg, !a.opts.Role.API); err != nil {
+		return err
+	}
+	if err := a.startMetrics(cfg); err != nil {
 		return err
 	}
 	return a.startPprof(cfg)
@@ -366,6 +383,7 @@ func (a *App) startWorker(ctx context.Context, cfg *config.Config, deliverers ma
 		RetryAfterMax: cfg.Delivery.RetryAfterMax.D(), ReconcileAfter: cfg.Delivery.ReconcileAfter.D(),
 		BreakerFailures: cfg.Breaker.Failures, BreakerOpenFor: cfg.Breaker.OpenFor.D(), BreakerHalfOpenRequests: cfg.Breaker.HalfOpenRequests,
 		LagInterval: a.opts.LagInterval, Clock: a.opts.Clock, Logger: a.log, Registerer: a.registry,
+		WorkspaceLabels: cfg.MetricsWorkspaceLabels,
 	})
 	if err != nil {
 		return err
@@ -391,9 +409,14 @@ func (a *App) startHTTP(cfg *config.Config, opsOnly bool) error {
 	if opsOnly {
 		store = nil
 	}
+	// With metrics_addr, /metrics is served there only (startMetrics).
+	var gatherer prometheus.Gatherer = a.registry
+	if cfg.MetricsAddr != "" {
+		gatherer = nil
+	}
 	a.api = api.New(api.Config{
 		Config: a.Config, Producer: a.producer, Scheduler: a.scheduler, Store: store, MaxBodyBytes: cfg.MaxBodyBytes,
-		Gatherer: a.registry, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock, OpsOnly: opsOnly,
+		Gatherer: gatherer, Registerer: a.registry, Logger: a.log, Clock: a.opts.Clock, OpsOnly: opsOnly,
 		Breakers: a.breakerStates(),
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
@@ -513,6 +536,9 @@ func (a *App) Stop(ctx context.Context) error {
 		if a.ingest != nil {
 			_ = a.ingest.Stop(ctx)
 		}
+		if a.ingestNC != nil {
+			a.ingestNC.Close()
+		}
 		if a.scheduler != nil {
 			if err := a.scheduler.Stop(ctx); err != nil {
 				errs = append(errs, err)
@@ -520,6 +546,9 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 		if a.pprof != nil {
 			_ = a.pprof.Close()
+		}
+		if a.metrics != nil {
+			_ = a.metrics.Close()
 		}
 		if a.worker != nil {
 			if err := a.worker.Stop(ctx); err != nil {
@@ -569,6 +598,9 @@ func (a *App) Stop(ctx context.Context) error {
 func (a *App) CloseNATSConnection() {
 	if a.nc != nil {
 		a.nc.Close()
+	}
+	if a.ingestNC != nil {
+		a.ingestNC.Close()
 	}
 }
 

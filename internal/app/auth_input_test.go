@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -107,9 +108,21 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"unknown input key", "callback", strings.Replace(valid, `"params"`, `"parms":{},"params"`, 1), 400, "invalid_argument", "input.parms"},
 		{"forbidden header", "callback", strings.Replace(valid, `"params"`, `"headers":{"Host":"evil"},"params"`, 1), 400, "invalid_argument", "input.headers.Host"},
 		{"too large", "callback", huge, 413, "payload_too_large", ""},
+		// Invalid UTF-8 inside strings: encoding/json would accept it and the
+		// input would be stored and served back raw.
+		{"invalid UTF-8 in a param", "callback", strings.Replace(valid, `"1"`, "\"1\xff\"", 1), 400, "invalid_argument", "input.params.id"},
+		{"invalid UTF-8 in the body", "callback", strings.Replace(valid, `"params"`, "\"body\":{\"items\":[\"ok\",{\"n\":\"\xed\xa0\x80\"}]},\"params\"", 1), 400, "invalid_argument", "input.body.items[1].n"},
+		{"invalid UTF-8 in a header name", "callback", strings.Replace(valid, `"params"`, "\"headers\":{\"X-\xc3\":\"v\"},\"params\"", 1), 400, "invalid_argument", "input.headers.X-\ufffd"},
+		{"invalid UTF-8 in the cache tag", "callback", strings.Replace(valid, `"input"`, "\"cache\":\"\xc0\xaf\",\"input\"", 1), 400, "invalid_argument", "cache"},
+		{"invalid UTF-8 in a multi-channel send", "", `{"product":"shop","env":"prd","event":"orders","input":{"callback":{"params":{"id":"` + "\xff" + `"}}}}`, 400, "invalid_argument", "input.callback.params.id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.Do("POST", "/v1/notifications/"+tc.channel+"/send", apptest.KeyAcme, tc.body)
+			path := "/v1/notifications/" + tc.channel + "/send"
+			if tc.channel == "" {
+				path = "/v1/notifications/send"
+			}
+			r := h.Do("POST", path, apptest.KeyAcme, tc.body)
+			require.True(t, utf8.Valid(r.Body), "the answer is valid UTF-8: %q", r.Body)
 			require.Equal(t, tc.status, r.Status, string(r.Body))
 			e := errorOf(t, r)
 			require.Equal(t, tc.code, e["code"])

@@ -327,7 +327,7 @@ func TestSessions(t *testing.T) {
 		{"wrong issuer", "user-session:" + hs(jwt.MapClaims{"iss": "elsewhere"}), "issuer"},
 		{"HS256 token for an RS256 session", "partner:" + hs(jwt.MapClaims{}), "signature does not verify"},
 		{"not a JWT", "user-session:not-a-jwt", "not a JWT"},
-		{"no token", "user-session", "needs a token"},
+		{"no token", "user-session:", "needs a token"},
 		{"unknown session tag", "admin:" + valid, `no session "admin"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,6 +353,19 @@ func TestSessions(t *testing.T) {
 	})
 	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
 	require.Equal(t, "anything", e.h.Message(apptest.KeyAcme, r.JSON()["messageId"].(string))["session"])
+
+	// A session without "tag:" is a 400, whether or not the product has
+	// sessions: a bare token must never be stored and shown as the tag.
+	for _, prod := range []string{"shop", "open"} {
+		r = e.h.Do("POST", "/v1/notifications/callback/send", apptest.KeyAcme, map[string]any{
+			"product": prod, "env": "prd", "notification": "orders:confirmation", "input": input, "session": valid,
+		})
+		require.Equal(t, http.StatusBadRequest, r.Status, string(r.Body))
+		eb := errorOf(t, r)
+		require.Equal(t, "invalid_argument", eb["code"])
+		require.Equal(t, "session", eb["field"])
+		require.NotContains(t, string(r.Body), valid)
+	}
 }
 
 // 100 concurrent identical sends with one cache tag: one message, one
@@ -434,7 +447,7 @@ func TestProviderBreakerOpens(t *testing.T) {
 		accepted(t, e.send("sms", "orders:gateway", map[string]any{"recipients": []string{fmt.Sprintf("+1down%d", i)}, "body": map[string]any{"code": 1}}, map[string]any{"retries": 0}))
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(metrics(t, e.h), `herald_worker_breaker_state{channel="sms",endpoint="`+e.p.Twilio.URL+`",workspace="acme"} 2`) {
+	for !strings.Contains(metrics(t, e.h), `herald_worker_breakers{channel="sms",state="open"} 1`) {
 		require.True(t, time.Now().Before(deadline), "the breaker never opened")
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -223,7 +223,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	// The breaker opens after 3 failures: later deliveries are held back
 	// without an attempt and marked CIRCUIT_OPEN.
 	require.Eventually(t, func() bool {
-		return strings.Contains(metrics(t, h), `herald_worker_breaker_state{channel="callback",endpoint="`+rc.URL+`",workspace="acme"} 2`)
+		return strings.Contains(metrics(t, h), `herald_worker_breakers{channel="callback",state="open"} 1`)
 	}, 10*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool {
 		for _, id := range ids {
@@ -244,7 +244,12 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 		require.Nil(t, e["error_code"])
 	}
 	m := metrics(t, h)
-	require.Contains(t, m, `herald_worker_breaker_state{channel="callback",endpoint="`+rc.URL+`",workspace="acme"} 0`)
+	require.Contains(t, m, `herald_worker_breakers{channel="callback",state="closed"} 1`)
+	require.Contains(t, m, `herald_worker_breakers{channel="callback",state="open"} 0`)
+	// No label carries a value a workspace's configuration chose.
+	require.NotContains(t, m, "herald_worker_breaker_state")
+	require.NotContains(t, m, `"acme"`)
+	require.NotContains(t, m, strings.TrimPrefix(rc.URL, "http://"))
 	require.Contains(t, m, `herald_worker_breaker_transitions_total{channel="callback",to="open"}`)
 	require.Contains(t, m, `herald_worker_attempts_total{channel="callback",outcome="circuit_open",provider="webhook"}`)
 }
@@ -281,7 +286,7 @@ func TestMetricsExposed(t *testing.T) {
 		`herald_producer_accepted_total{channel="callback",via="api"} 1`,
 		`herald_worker_delivered_total{channel="callback",status="sent"} 1`,
 		`herald_worker_attempt_duration_seconds_count{channel="callback",provider="webhook"} 1`,
-		`herald_worker_breaker_state{channel="callback"`,
+		`herald_worker_breakers{channel="callback",state="closed"} 1`,
 		`herald_worker_queue_pending_messages{channel="callback"} 0`,
 		`herald_worker_queue_ack_pending_messages{channel="callback"}`,
 		`herald_api_requests_total{code="202",route="/v1/notifications/{channel}/send"} 1`,

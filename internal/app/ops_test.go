@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -47,4 +48,35 @@ func TestOpsEndpointsAndPprof(t *testing.T) {
 	r = prod.Do("GET", "/debug/pprof/", "", nil)
 	require.Equal(t, http.StatusNotFound, r.Status, "never on the API address")
 	require.False(t, strings.Contains(string(r.Body), "goroutine"))
+}
+
+// metrics_addr moves /metrics to a listener of its own (the API's port no
+// longer has it); metrics_workspace_labels adds the per-workspace breaker
+// gauge, off by default.
+func TestMetricsAddrAndWorkspaceLabels(t *testing.T) {
+	rc := apptest.NewReceiver(t)
+	rc.SetRespond(func(n int, r *http.Request, w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) })
+	yaml := strings.Replace(apptest.Config(rc.URL), "breaker: { failures: 50, open_for: 300ms }", "breaker: { failures: 2, open_for: 1m }", 1) +
+		"metrics_addr: \"127.0.0.1:0\"\nmetrics_workspace_labels: true\n"
+	h := apptest.Start(t, apptest.Options{YAML: yaml})
+	require.Equal(t, http.StatusNotFound, h.Do("GET", "/metrics", "", nil).Status, "not on http_addr")
+	addr := h.App.MetricsAddr()
+	require.NotEmpty(t, addr)
+	get := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	h.SendCallback("M-1", map[string]any{"retries": 5})
+	want := `herald_worker_breaker_state{channel="callback",endpoint="` + rc.URL + `",workspace="acme"} 2`
+	require.Eventually(t, func() bool { return strings.Contains(get(), want) }, 10*time.Second, 20*time.Millisecond)
+	require.Contains(t, get(), `herald_worker_breakers{channel="callback",state="open"} 1`)
+	resp, err := http.Get("http://" + addr + "/v1/messages")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the metrics listener serves nothing else")
 }

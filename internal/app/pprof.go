@@ -8,6 +8,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/heraldhq/herald/config"
@@ -47,4 +48,38 @@ func (a *App) PprofAddr() string {
 		return ""
 	}
 	return a.pprofL.Addr().String()
+}
+
+// startMetrics serves /metrics on metrics_addr (HERALD_METRICS_ADDR), a
+// listener of its own, so that the API's port can be public while scraping
+// stays private; http_addr then serves no /metrics. Off when unset.
+func (a *App) startMetrics(cfg *config.Config) error {
+	if cfg.MetricsAddr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	l, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (metrics_addr): %w", cfg.MetricsAddr, err)
+	}
+	a.metricsL = l
+	a.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: zap.NewStdLog(a.log.Named("metrics"))}
+	go func() {
+		if err := a.metrics.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics server stopped", zap.Error(err))
+		}
+	}()
+	a.log.Info("metrics listening", zap.String("addr", l.Addr().String()))
+	return nil
+}
+
+// MetricsAddr is the metrics listen address, or "" when /metrics is on
+// http_addr.
+func (a *App) MetricsAddr() string {
+	if a.metricsL == nil {
+		return ""
+	}
+	return a.metricsL.Addr().String()
 }

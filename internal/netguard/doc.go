@@ -10,12 +10,15 @@
 // not use a proxy (Proxy: nil): the dialer would then only ever see the
 // proxy's address.
 //
-// By default loopback, private (RFC 1918, unique local), link-local
-// (including the 169.254.169.254 cloud metadata address), shared CGNAT
-// (including Alibaba's 100.100.100.200 metadata address) and benchmarking
-// addresses are refused; Guard.AllowPrivate lifts that, as
-// HERALD_ALLOW_PRIVATE_NETWORKS=true does. Unspecified, multicast,
-// broadcast, reserved and documentation addresses are never destinations.
+// By default loopback, private (RFC 1918, unique local), link-local, shared
+// CGNAT and benchmarking addresses are refused; Guard.AllowPrivate lifts
+// that, as HERALD_ALLOW_PRIVATE_NETWORKS=true does. The published cloud
+// metadata and host-agent addresses (AWS 169.254.169.254, fd00:ec2::254
+// and its ECS/EKS agents, GCP fd20:ce::254, Azure's WireServer
+// 168.63.129.16, Alibaba 100.100.100.200, Oracle, Tencent, Akamai; see
+// metadataAddrs) are refused whatever AllowPrivate says: they hand out the
+// machine's credentials. Unspecified, multicast, broadcast, reserved and
+// documentation addresses are never destinations either.
 // Guard.Allow names prefixes that are permitted whatever their kind, such
 // as an operator's internal webhook range. IPv6 forms that carry an IPv4
 // address (IPv4-mapped, IPv4-compatible, NAT64 64:ff9b::/96, 6to4) are

@@ -18,6 +18,9 @@ const (
 	ReasonBroadcast     = "broadcast"
 	ReasonReserved      = "reserved"
 	ReasonDocumentation = "documentation"
+	// ReasonMetadata is a cloud provider's instance metadata service or
+	// host agent: never a destination, whatever AllowPrivate says.
+	ReasonMetadata = "cloud metadata"
 )
 
 // Guard decides which addresses outgoing connections may reach. The zero
@@ -26,8 +29,8 @@ const (
 type Guard struct {
 	// AllowPrivate permits loopback, private, link-local, shared (CGNAT)
 	// and benchmarking addresses (HERALD_ALLOW_PRIVATE_NETWORKS=true).
-	// Unspecified, multicast, broadcast, reserved and documentation
-	// addresses stay refused.
+	// Cloud metadata, unspecified, multicast, broadcast, reserved and
+	// documentation addresses stay refused.
 	AllowPrivate bool
 	// Allow lists prefixes permitted whatever the kind of address, e.g.
 	// an operator's internal webhook range or a test server's /32. An
@@ -53,6 +56,10 @@ func (e *BlockedError) Error() string {
 	dest := e.IP.String()
 	if e.embedded.IsValid() && e.embedded != e.IP {
 		dest = fmt.Sprintf("%s (carrying %s)", e.IP, e.embedded)
+	}
+	if e.Reason == ReasonMetadata {
+		return fmt.Sprintf("destination %s is a cloud metadata address (%s), which is never a callback destination",
+			dest, MetadataService(e.IP))
 	}
 	if liftable(e.Reason) {
 		return fmt.Sprintf("destination %s is %s %s address; callbacks to private networks are refused unless HERALD_ALLOW_PRIVATE_NETWORKS=true",
@@ -105,6 +112,53 @@ func (g *Guard) Check(ip netip.Addr) error {
 type special struct {
 	prefix netip.Prefix
 	reason string
+}
+
+// metadataAddrs are the published addresses of cloud providers' instance
+// metadata services and host agents. They hand out credentials to whoever
+// asks from the machine, so a callback must never reach one, not even an
+// operator's who allows private networks (an internal webhook range does
+// not need them; Guard.Allow can still name one explicitly). Most of them
+// also lie in a range refused anyway; listing them here keeps them refused
+// when that range is allowed, and catches the ones in public space.
+var metadataAddrs = map[netip.Addr]string{
+	// AWS: IMDS (IPv4 and Nitro IPv6), ECS task metadata, EKS Pod
+	// Identity agent, Route 53 Resolver, Time Sync.
+	netip.MustParseAddr("169.254.169.254"): "AWS, GCP, Azure, Oracle, DigitalOcean, OpenStack instance metadata",
+	netip.MustParseAddr("fd00:ec2::254"):   "AWS instance metadata (IPv6)",
+	netip.MustParseAddr("169.254.170.2"):   "AWS ECS task metadata and credentials",
+	netip.MustParseAddr("169.254.170.23"):  "AWS EKS Pod Identity agent",
+	netip.MustParseAddr("fd00:ec2::23"):    "AWS EKS Pod Identity agent (IPv6)",
+	netip.MustParseAddr("169.254.169.253"): "AWS Route 53 Resolver",
+	netip.MustParseAddr("fd00:ec2::253"):   "AWS Route 53 Resolver (IPv6)",
+	netip.MustParseAddr("169.254.169.123"): "AWS Time Sync",
+	netip.MustParseAddr("fd00:ec2::123"):   "AWS Time Sync (IPv6)",
+	// GCP: the metadata server of IPv6-only instances.
+	netip.MustParseAddr("fd20:ce::254"): "GCP metadata server (IPv6)",
+	// Azure: WireServer, the host agent endpoint (public address space).
+	netip.MustParseAddr("168.63.129.16"): "Azure WireServer host agent",
+	// Alibaba Cloud ECS metadata.
+	netip.MustParseAddr("100.100.100.200"): "Alibaba Cloud instance metadata",
+	// Oracle Cloud's legacy metadata address.
+	netip.MustParseAddr("192.0.0.192"): "Oracle Cloud instance metadata (legacy)",
+	// Tencent Cloud metadata (metadata.tencentyun.com).
+	netip.MustParseAddr("169.254.0.23"): "Tencent Cloud instance metadata",
+	// Akamai (Linode) metadata service.
+	netip.MustParseAddr("fd00:a9fe:a9fe::1"): "Akamai (Linode) metadata (IPv6)",
+	netip.MustParseAddr("fe80::a9fe:a9fe"):   "OpenStack and Akamai metadata (IPv6 link-local)",
+}
+
+// MetadataService names the cloud service at ip (or the IPv4 address it
+// carries), or "" when ip is not a published metadata address.
+func MetadataService(ip netip.Addr) string {
+	bare := ip.WithZone("")
+	if name, ok := metadataAddrs[bare]; ok {
+		return name
+	}
+	if v4 := embeddedIPv4(bare); v4.IsValid() {
+		return metadataAddrs[v4]
+	}
+	return ""
 }
 
 // Special-purpose IPv4 ranges (IANA IPv4 Special-Purpose Address
@@ -170,6 +224,9 @@ func embeddedIPv4(ip netip.Addr) netip.Addr {
 // classify returns why ip (without zone) is refused, or "" for a public
 // address.
 func classify(ip netip.Addr) string {
+	if MetadataService(ip) != "" {
+		return ReasonMetadata
+	}
 	if v4 := embeddedIPv4(ip); v4.IsValid() {
 		for _, s := range specialV4 {
 			if s.prefix.Contains(v4) {

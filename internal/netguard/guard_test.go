@@ -56,24 +56,24 @@ func TestCheckZeroGuard(t *testing.T) {
 		{"64:ff9b::192.168.0.1", ReasonPrivate},
 		{"64:ff9b:1::a00:5", ReasonPrivate}, // local-use NAT64
 		{"fc00::1", ReasonPrivate},
-		{"fd00:ec2::254", ReasonPrivate}, // AWS IPv6 metadata
+		{"fd00:ec2::1", ReasonPrivate},
 		{"fdff:ffff::1", ReasonPrivate},
 		{"fec0::1", ReasonPrivate},
 
-		// Link-local and cloud metadata.
-		{"169.254.169.254", ReasonLinkLocal},
+		// Link-local.
 		{"169.254.0.1", ReasonLinkLocal},
-		{"::ffff:169.254.169.254", ReasonLinkLocal},
-		{"64:ff9b::a9fe:a9fe", ReasonLinkLocal},
+		{"169.254.169.1", ReasonLinkLocal},
+		{"::ffff:169.254.1.1", ReasonLinkLocal},
+		{"64:ff9b::a9fe:101", ReasonLinkLocal},
 		{"fe80::1", ReasonLinkLocal},
 		{"fe80::1%eth0", ReasonLinkLocal},
 		{"febf:ffff::1", ReasonLinkLocal},
 
-		// Shared address space (CGNAT), incl. Alibaba metadata.
+		// Shared address space (CGNAT).
 		{"100.64.0.1", ReasonShared},
-		{"100.100.100.200", ReasonShared},
+		{"100.100.100.201", ReasonShared},
 		{"100.127.255.255", ReasonShared},
-		{"::ffff:100.100.100.200", ReasonShared},
+		{"::ffff:100.100.100.1", ReasonShared},
 
 		// Unspecified.
 		{"0.0.0.0", ReasonUnspecified},
@@ -127,8 +127,11 @@ func TestCheckMessage(t *testing.T) {
 	err := g.Check(netip.MustParseAddr("10.0.0.5"))
 	require.EqualError(t, err, "destination 10.0.0.5 is a private address; callbacks to private networks are refused unless HERALD_ALLOW_PRIVATE_NETWORKS=true")
 
-	err = g.Check(netip.MustParseAddr("::ffff:169.254.169.254"))
-	require.EqualError(t, err, "destination ::ffff:169.254.169.254 (carrying 169.254.169.254) is a link-local/metadata address; callbacks to private networks are refused unless HERALD_ALLOW_PRIVATE_NETWORKS=true")
+	err = g.Check(netip.MustParseAddr("::ffff:169.254.1.1"))
+	require.EqualError(t, err, "destination ::ffff:169.254.1.1 (carrying 169.254.1.1) is a link-local/metadata address; callbacks to private networks are refused unless HERALD_ALLOW_PRIVATE_NETWORKS=true")
+
+	err = g.Check(netip.MustParseAddr("168.63.129.16"))
+	require.EqualError(t, err, "destination 168.63.129.16 is a cloud metadata address (Azure WireServer host agent), which is never a callback destination")
 
 	err = g.Check(netip.MustParseAddr("224.0.0.1"))
 	require.EqualError(t, err, "destination 224.0.0.1 is a multicast address, which is never a callback destination")
@@ -144,7 +147,7 @@ func TestCheckAllowPrivate(t *testing.T) {
 	g := &Guard{AllowPrivate: true}
 	for _, ip := range []string{
 		"127.0.0.1", "::1", "10.0.0.5", "172.16.0.1", "192.168.1.1", "fd00::1",
-		"169.254.169.254", "fe80::1%eth0", "100.100.100.200", "198.18.0.1",
+		"169.254.1.1", "fe80::1%eth0", "100.100.100.1", "198.18.0.1",
 		"::ffff:10.0.0.5", "64:ff9b::a00:5", "8.8.8.8",
 	} {
 		t.Run(ip, func(t *testing.T) {
@@ -192,6 +195,65 @@ func TestCheckAllowList(t *testing.T) {
 	}
 }
 
+// Every published cloud metadata and host-agent address is refused with
+// ReasonMetadata, in every form that carries it, even when private networks
+// are allowed; only an explicit Allow entry lets one through.
+func TestCheckCloudMetadata(t *testing.T) {
+	addrs := []struct{ ip, provider string }{
+		{"169.254.169.254", "AWS"},
+		{"169.254.169.254", "GCP"},
+		{"169.254.169.254", "Azure"},
+		{"169.254.169.254", "Oracle"},
+		{"169.254.169.254", "DigitalOcean"},
+		{"fd00:ec2::254", "AWS"},
+		{"169.254.170.2", "AWS ECS"},
+		{"169.254.170.23", "AWS EKS"},
+		{"fd00:ec2::23", "AWS EKS"},
+		{"169.254.169.253", "AWS"},
+		{"fd00:ec2::253", "AWS"},
+		{"169.254.169.123", "AWS"},
+		{"fd00:ec2::123", "AWS"},
+		{"fd20:ce::254", "GCP"},
+		{"168.63.129.16", "Azure WireServer"},
+		{"100.100.100.200", "Alibaba"},
+		{"192.0.0.192", "Oracle"},
+		{"169.254.0.23", "Tencent"},
+		{"fd00:a9fe:a9fe::1", "Akamai"},
+		{"fe80::a9fe:a9fe", "OpenStack"},
+	}
+	for _, a := range addrs {
+		ip := netip.MustParseAddr(a.ip)
+		forms := []netip.Addr{ip}
+		if ip.Is4() {
+			b := ip.As4()
+			forms = append(forms,
+				netip.AddrFrom16(ip.As16()), // ::ffff:a.b.c.d
+				netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b, 10: 0, 11: 0, 12: b[0], 13: b[1], 14: b[2], 15: b[3]}), // NAT64
+				netip.AddrFrom16([16]byte{0x20, 0x02, b[0], b[1], b[2], b[3]}),                                        // 6to4
+			)
+		} else {
+			forms = append(forms, ip.WithZone("eth0"))
+		}
+		for _, f := range forms {
+			t.Run(a.provider+"/"+f.String(), func(t *testing.T) {
+				require.Contains(t, MetadataService(f), strings.Fields(a.provider)[0])
+				for _, g := range []*Guard{nil, {}, {AllowPrivate: true}, {AllowPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}} {
+					var be *BlockedError
+					require.True(t, errors.As(g.Check(f), &be), "%v must be refused by %+v", f, g)
+					require.Equal(t, ReasonMetadata, be.Reason)
+					require.Contains(t, be.Error(), "never a callback destination")
+				}
+			})
+		}
+	}
+	// An operator who lists one explicitly gets it (a test double, say).
+	g := &Guard{Allow: []netip.Prefix{netip.MustParsePrefix("168.63.129.16/32")}}
+	require.NoError(t, g.Check(netip.MustParseAddr("168.63.129.16")))
+	// Neighbours of the metadata addresses are judged by their range.
+	require.NoError(t, (&Guard{AllowPrivate: true}).Check(netip.MustParseAddr("169.254.169.250")))
+	require.NoError(t, (&Guard{}).Check(netip.MustParseAddr("168.63.129.17")))
+}
+
 func TestCheckNilGuard(t *testing.T) {
 	var g *Guard
 	require.Error(t, g.Check(netip.MustParseAddr("127.0.0.1")))
@@ -221,7 +283,9 @@ func FuzzCheck(f *testing.F) {
 		for _, ip := range addrs {
 			var zero Guard
 			err := zero.Check(ip)
-			_ = (&Guard{AllowPrivate: true}).Check(ip)
+			if perr := (&Guard{AllowPrivate: true}).Check(ip); MetadataService(ip) != "" && perr == nil {
+				t.Fatalf("Check(%v) with AllowPrivate allowed a cloud metadata address", ip)
+			}
 			if err != nil {
 				var be *BlockedError
 				if !errors.As(err, &be) || be.Reason == "" || !strings.HasPrefix(err.Error(), "destination ") {

@@ -8,7 +8,7 @@
 -- ARGV[3] now ms   ARGV[4] retention ms   ARGV[5] cache window ms
 -- ARGV[6] deadline: Unix ms on the wall clock after which the caller has
 --   given up on this call (0: none). A call that reaches Redis later
---   writes nothing and answers {3, "", 0, 0} per entry: a producer that
+--   writes nothing and answers {"late"}: a producer that
 --   answered 503 because its write timed out can rely on no entry
 --   appearing afterwards, pending and without a job.
 -- ARGV[7..] the entries, each as: id (26 chars), header JSON, input JSON,

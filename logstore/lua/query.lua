@@ -15,8 +15,13 @@
 -- ARGV[2] key base   ARGV[3] from ms (inclusive)   ARGV[4] to ms (inclusive)
 -- ARGV[5] cursor: only seqs below it (-1: none)   ARGV[6] skip   ARGV[7] limit
 -- ARGV[8] scratch key suffix   ARGV[9] zset suffix or ""   ARGV[10] second zset or ""
--- ARGV[11..] bitmap terms
--- Returns {total, seq1, id1, entry1, seq2, id2, entry2, ...}.
+-- ARGV[11] input limit: 0 returns whole entries; else an entry whose input
+--          is longer comes back without it (state line and header only)
+-- ARGV[12..] bitmap terms
+-- Returns {total, seq1, id1, entry1, cut1, seq2, id2, entry2, cut2, ...}
+-- where cut is the length of the input left out (0: the entry is whole).
+-- The limit is what bounds a page: 200 entries of 1 MiB inputs would
+-- otherwise be built here as one 200 MB reply.
 local SEG = tonumber(ARGV[1]) -- segment size (Config.SegmentSize)
 local REC = 34
 local base = ARGV[2]
@@ -31,8 +36,9 @@ local limit = tonumber(ARGV[7])
 local tmp = base .. 'tmp:' .. ARGV[8]
 local zkey = ARGV[9] ~= '' and (base .. ARGV[9]) or nil
 local zkey2 = ARGV[10] ~= '' and (base .. ARGV[10]) or nil
+local inlimit = tonumber(ARGV[11])
 local terms = {}
-for i = 11, #ARGV do terms[#terms + 1] = ARGV[i] end
+for i = 12, #ARGV do terms[#terms + 1] = ARGV[i] end
 
 local function ts_at(seq)
   local s = redis.call('GETRANGE', base .. 'q:' .. math.floor(seq / SEG), (seq % SEG) * REC + 26, (seq % SEG) * REC + 33)
@@ -172,11 +178,36 @@ else
   if scratch then redis.call('DEL', tmp) end
 end
 
+-- HEAD bounds the state line and header of an entry (short fields, an
+-- error cut to 1 KiB); an entry whose two first lines do not fit in it is
+-- returned whole rather than misread.
+local HEAD = 16384
+
+-- read returns an entry, or its first two lines and the input length left
+-- out when the input is longer than the limit.
+local function read(key)
+  if inlimit <= 0 then return redis.call('GET', key) or '', 0 end
+  local n = redis.call('STRLEN', key)
+  if n == 0 then return '', 0 end
+  if n <= inlimit then return redis.call('GET', key), 0 end
+  local head = redis.call('GETRANGE', key, 0, HEAD - 1)
+  local a = string.find(head, '\n', 1, true)
+  local b = a and string.find(head, '\n', a + 1, true)
+  if not b then return redis.call('GET', key), 0 end
+  if n - b <= inlimit then
+    if n <= HEAD then return head, 0 end
+    return redis.call('GET', key), 0
+  end
+  return string.sub(head, 1, b), n - b
+end
+
 local res = {total}
 for _, seq in ipairs(out) do
   local rec = redis.call('GETRANGE', base .. 'q:' .. math.floor(seq / SEG), (seq % SEG) * REC, (seq % SEG) * REC + 25)
+  local entry, cut = read(base .. 'm:' .. rec)
   res[#res + 1] = seq
   res[#res + 1] = rec
-  res[#res + 1] = redis.call('GET', base .. 'm:' .. rec) or ''
+  res[#res + 1] = entry
+  res[#res + 1] = cut
 end
 return res

@@ -20,21 +20,24 @@ type Message struct {
 	NotificationTag string          `json:"notification_tag"`
 	Notification    string          `json:"notification"`
 	Input           json.RawMessage `json:"input"`
-	Status          string          `json:"status"`
-	Type            Channel         `json:"type"`
-	ProcessID       *string         `json:"process_id"`
-	CampaignID      *string         `json:"campaign_id"`
-	TriggeredBy     string          `json:"triggered_by"`
-	Error           *string         `json:"error"`
-	ErrorCode       *string         `json:"error_code"`
-	Retries         int             `json:"retries"`
-	Attempts        int             `json:"attempts"`
-	Session         *string         `json:"session"`
-	Cache           *string         `json:"cache"`
-	NextAttemptAt   *time.Time      `json:"next_attempt_at"`
-	ReprocessCount  int             `json:"reprocess_count"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
+	// InputTruncated is set in lists when Input is only a marker of an
+	// input longer than 16 KiB; Message(id) has it in full.
+	InputTruncated bool       `json:"input_truncated"`
+	Status         string     `json:"status"`
+	Type           Channel    `json:"type"`
+	ProcessID      *string    `json:"process_id"`
+	CampaignID     *string    `json:"campaign_id"`
+	TriggeredBy    string     `json:"triggered_by"`
+	Error          *string    `json:"error"`
+	ErrorCode      *string    `json:"error_code"`
+	Retries        int        `json:"retries"`
+	Attempts       int        `json:"attempts"`
+	Session        *string    `json:"session"`
+	Cache          *string    `json:"cache"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at"`
+	ReprocessCount int        `json:"reprocess_count"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 }
 
 // Statuses of a message.

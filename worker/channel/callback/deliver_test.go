@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -541,4 +542,147 @@ func TestEndpoint(t *testing.T) {
 	requireCode(t, err, channel.CodeDelivery, false)
 	_, err = d.Endpoint(&channel.Message{Definition: &config.Message{}})
 	requireCode(t, err, channel.CodeDelivery, false)
+}
+
+// A redirect keeps the definition's and input's headers only to the same
+// scheme, host and port: another port on the same host is another origin.
+func TestDeliverRedirectToAnotherPortDropsHeaders(t *testing.T) {
+	rec := &recorder{}
+	other := newServer(t, rec.ServeHTTP)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/landed", http.StatusTemporaryRedirect)
+		case "/stay":
+			http.Redirect(w, r, "/here", http.StatusTemporaryRedirect)
+		default:
+			rec.ServeHTTP(w, r)
+		}
+	})
+	require.Equal(t, hostPort(t, srv)[:strings.LastIndex(hostPort(t, srv), ":")], hostPort(t, other)[:strings.LastIndex(hostPort(t, other), ":")], "same host")
+	d := newDeliverer(t, Config{Guard: exactly(t, srv)})
+	input := `{"headers": {"Authorization": "Bearer input-token", "Cookie": "c=1", "X-Custom": "v"}, "body": {"a": 1}}`
+
+	def := signedDef(t, srv.URL+"/stay", "POST", "s3cret")
+	_, err := d.Deliver(t.Context(), message(def, input))
+	require.NoError(t, err)
+	got := rec.last(t)
+	require.Equal(t, "/here", got.URI)
+	require.Equal(t, "def-key-value", got.Header.Get("X-Api-Key"), "same origin keeps the definition's headers")
+	require.Equal(t, "Bearer input-token", got.Header.Get("Authorization"))
+	require.Equal(t, "v", got.Header.Get("X-Custom"))
+
+	def = signedDef(t, srv.URL+"/away", "POST", "s3cret")
+	_, err = d.Deliver(t.Context(), message(def, input))
+	require.NoError(t, err)
+	got = rec.last(t)
+	require.Equal(t, "/landed", got.URI)
+	for _, h := range []string{"X-Api-Key", "Authorization", "Cookie", "X-Custom", "Referer"} {
+		require.Empty(t, got.Header.Get(h), "%s must not follow a redirect to another port", h)
+	}
+	verify(t, []byte("s3cret"), got)
+}
+
+// A redirect from https to http is refused before anything is sent in
+// clear text, and the refusal is permanent.
+func TestDeliverRedirectFromHTTPSToHTTPIsRefused(t *testing.T) {
+	var plainHits atomic.Int32
+	plain := newServer(t, func(w http.ResponseWriter, r *http.Request) { plainHits.Add(1) })
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/clear", http.StatusFound)
+	}))
+	t.Cleanup(tlsSrv.Close)
+	d := newDeliverer(t, Config{Guard: exactly(t, tlsSrv)})
+	d.client.Transport.(*http.Transport).TLSClientConfig = tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+
+	def := signedDef(t, tlsSrv.URL+"/hook", "POST", "s3cret")
+	res, err := d.Deliver(t.Context(), message(def, `{"headers": {"Authorization": "Bearer t"}, "body": {"a": 1}}`))
+	ce := requireCode(t, err, channel.CodeDelivery, false)
+	require.Contains(t, ce.Error(), "from https to http")
+	require.Zero(t, res.StatusCode)
+	require.Zero(t, plainHits.Load(), "nothing reached the http server")
+}
+
+// origin is equal exactly when scheme, host and port are, whatever their
+// case and whether the default port is written.
+func TestOrigin(t *testing.T) {
+	same := [][2]string{
+		{"http://h.example.com/a", "http://h.example.com:80/b?q=1"},
+		{"https://H.Example.com/a", "https://h.example.com:443/"},
+		{"HTTPS://h.example.com:8443/", "https://h.example.com:8443/x"},
+		{"http://[::1]:8080/", "http://[::1]:8080/y"},
+	}
+	for _, p := range same {
+		a, b := mustURL(t, p[0]), mustURL(t, p[1])
+		require.Equal(t, origin(a), origin(b), "%s and %s", p[0], p[1])
+	}
+	differ := [][2]string{
+		{"http://h.example.com/", "https://h.example.com/"},
+		{"http://h.example.com/", "http://h.example.com:8080/"},
+		{"https://h.example.com/", "https://h.example.com:80/"},
+		{"http://h.example.com:443/", "https://h.example.com/"},
+		{"http://a.example.com/", "http://b.example.com/"},
+		{"http://example.com/", "http://sub.example.com/"},
+	}
+	for _, p := range differ {
+		require.NotEqual(t, origin(mustURL(t, p[0])), origin(mustURL(t, p[1])), "%s and %s", p[0], p[1])
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	require.NoError(t, err)
+	return u
+}
+
+// Property: for any pair of URLs, credentials survive checkRedirect only
+// when scheme, host and port agree, and never on https -> http.
+func FuzzCheckRedirect(f *testing.F) {
+	f.Add("https://h.example.com/a", "http://h.example.com/a")
+	f.Add("http://h.example.com:80/a", "http://h.example.com/b")
+	f.Add("http://h.example.com/a", "http://h.example.com:8080/a")
+	f.Add("https://h.example.com/a", "https://H.EXAMPLE.COM:443/b")
+	d := New(Config{})
+	f.Fuzz(func(t *testing.T, from, to string) {
+		fu, err1 := url.Parse(from)
+		tu, err2 := url.Parse(to)
+		if err1 != nil || err2 != nil || fu.Host == "" || tu.Host == "" {
+			return
+		}
+		if tu.Port() != "" {
+			if _, err := strconv.Atoi(tu.Port()); err != nil {
+				return
+			}
+		}
+		prev := &http.Request{URL: fu, Header: http.Header{}}
+		next := &http.Request{URL: tu, Header: http.Header{"Authorization": {"Bearer x"}, "Content-Type": {"application/json"}}}
+		err := d.checkRedirect(next, []*http.Request{prev})
+		if tu.Scheme != "http" && tu.Scheme != "https" {
+			require.Error(t, err)
+			return
+		}
+		if strings.EqualFold(fu.Scheme, "https") && tu.Scheme == "http" {
+			require.Error(t, err, "https -> http must be refused")
+			return
+		}
+		require.NoError(t, err)
+		sameOrigin := strings.EqualFold(fu.Scheme, tu.Scheme) && strings.EqualFold(fu.Hostname(), tu.Hostname()) &&
+			effectivePort(fu) == effectivePort(tu)
+		require.Equal(t, sameOrigin, next.Header.Get("Authorization") != "", "%s -> %s", from, to)
+		require.Equal(t, "application/json", next.Header.Get("Content-Type"))
+	})
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
 }

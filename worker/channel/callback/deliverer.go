@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -186,10 +187,10 @@ func callbackDef(m *channel.Message) (*config.CallbackDef, error) {
 	return m.Definition.Callback, nil
 }
 
-// crossHostHeaders are the headers a redirect to another host keeps; the
-// definition's and input's own (API keys, tokens) stay with the host they
-// were configured for.
-var crossHostHeaders = []string{
+// crossOriginHeaders are the headers a redirect to another origin keeps;
+// the definition's and input's own (API keys, tokens) stay with the origin
+// they were configured for.
+var crossOriginHeaders = []string{
 	"Content-Type", "User-Agent",
 	http.CanonicalHeaderKey(headerWebhookID),
 	http.CanonicalHeaderKey(headerWebhookTimestamp),
@@ -199,6 +200,13 @@ var crossHostHeaders = []string{
 // checkRedirect follows at most maxRedirects http(s) redirects; past the
 // limit the redirect response itself is returned and classified. The
 // guard's dialer checks every address the redirects lead to.
+//
+// Credentials go only where they were configured for: a redirect keeps
+// the definition's and input's headers only when its scheme, host and
+// port are all those of the callback URL (a port change can be another
+// service on the same host; a scheme change another listener). A
+// redirect from https to http is refused outright: the body and the
+// signature would then cross the network in clear text.
 func (d *Deliverer) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > d.maxRedirects {
 		return http.ErrUseLastResponse
@@ -206,14 +214,33 @@ func (d *Deliverer) checkRedirect(req *http.Request, via []*http.Request) error 
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return &redirectError{msg: fmt.Sprintf("redirected to a %q URL; only http and https redirects are followed", req.URL.Scheme)}
 	}
+	if prev := via[len(via)-1].URL; strings.EqualFold(prev.Scheme, "https") && req.URL.Scheme == "http" {
+		return &redirectError{msg: fmt.Sprintf("redirected from https to http (%s); a callback is never downgraded to clear text", req.URL.Host)}
+	}
 	// The Referer would carry the previous URL, query values included.
 	req.Header.Del("Referer")
-	if !strings.EqualFold(req.URL.Hostname(), via[0].URL.Hostname()) {
+	if origin(req.URL) != origin(via[0].URL) {
 		for name := range req.Header {
-			if !slices.Contains(crossHostHeaders, name) {
+			if !slices.Contains(crossOriginHeaders, name) {
 				req.Header.Del(name)
 			}
 		}
 	}
 	return nil
+}
+
+// origin is a URL's scheme, host and port, lower case, with the scheme's
+// default port made explicit, so that http://h and http://h:80 are one
+// origin and http://h:8080 another.
+func origin(u *url.URL) string {
+	scheme, port := strings.ToLower(u.Scheme), u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
