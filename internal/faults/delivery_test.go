@@ -130,6 +130,7 @@ func TestClientHangUpsDuringAcceptHTTP(t *testing.T) {
 	var px *proxy
 	e := startEnv(t, envOptions{workers: 2,
 		delivery: "{ retries: 10, backoff_initial: 100ms, backoff_max: 1s, timeout: 2s, concurrency: 32, reconcile_after: 10m }",
+		nats:     "{ ack_wait: 5s, duplicate_window: 20m }",
 		producerNATS: func(natsURL string) string {
 			px = startProxy(t, strings.TrimPrefix(natsURL, "nats://"))
 			return "nats://" + px.addr
@@ -210,7 +211,8 @@ func sleepFor(ctx context.Context, d time.Duration) {
 func TestClientHangUpsDuringAcceptNATS(t *testing.T) {
 	start := time.Now()
 	e := startEnv(t, envOptions{workers: 2,
-		delivery: "{ retries: 10, backoff_initial: 100ms, backoff_max: 1s, timeout: 2s, concurrency: 32, reconcile_after: 10m }"})
+		delivery: "{ retries: 10, backoff_initial: 100ms, backoff_max: 1s, timeout: 2s, concurrency: 32, reconcile_after: 10m }",
+		nats:     "{ ack_wait: 5s, duplicate_window: 20m }"})
 	nc, err := nats.Connect(e.natsURL)
 	require.NoError(t, err)
 	defer nc.Close()
