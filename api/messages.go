@@ -165,12 +165,8 @@ func parseMessageQuery(v url.Values, ws string) (logstore.Query, int, error) {
 	if !q.Start.IsZero() && !q.End.IsZero() && q.Start.After(q.End) {
 		return q, 0, badRequest("start_date", "start_date is after end_date")
 	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxLimit {
-			return q, 0, badRequest("limit", fmt.Sprintf("want a whole number from 1 to %d", maxLimit))
-		}
-		q.Limit = n
+	if q.Limit, err = clampLimit(v, "limit", defaultLimit, maxLimit); err != nil {
+		return q, 0, err
 	}
 	page := 1
 	if s := v.Get("page"); s != "" {
