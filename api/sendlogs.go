@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/ids"
@@ -273,11 +272,11 @@ func parseSearch(body []byte, ws string) (sendSearch, error) {
 		case "$gte":
 			q.Start = t
 		case "$gt":
-			q.Start = t.Add(time.Millisecond)
+			q.Start = afterInstant(t)
 		case "$lte":
 			q.End = t
 		case "$lt":
-			q.End = t.Add(-time.Millisecond)
+			q.End = beforeInstant(t)
 		default:
 			return out, badRequest(field, "want $gte, $gt, $lte or $lt")
 		}
@@ -288,7 +287,7 @@ func parseSearch(body []byte, ws string) (sendSearch, error) {
 	if len(find.StartDeliveryAt) > 0 {
 		parsed.Find.StartDeliveryAt = map[string]string{}
 		if !q.Start.IsZero() {
-			parsed.Find.StartDeliveryAt["$gte"] = formatTime(q.Start)
+			parsed.Find.StartDeliveryAt["$gte"] = formatTime(ceilInstant(q.Start))
 		}
 		if !q.End.IsZero() {
 			parsed.Find.StartDeliveryAt["$lte"] = formatTime(q.End)
