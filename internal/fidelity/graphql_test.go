@@ -144,7 +144,7 @@ func TestGraphQLJSIntrospectionAndSeedQuery(t *testing.T) {
 		"Query.undeliveredNotifications(limit)":                 "Int",
 		"Query.undeliveredNotifications(cursor)":                "String",
 		"Query.undeliveredNotifications(filters)":               "UndeliveredNotificationsFiltersInput!",
-		"UndeliveredNotificationsResponse.totalCount": "Int!",
+		"UndeliveredNotificationsResponse.totalCount":           "Int!",
 		"UndeliveredNotificationsResponse.cursor":               "String",
 		"UndeliveredNotificationsResponse.elements":             "[UndeliveredNotification!]!",
 		"UndeliveredNotification.notification":                  "Notification!",
