@@ -478,7 +478,7 @@ func (s *Server) graphqlHandler(w http.ResponseWriter, r *http.Request, p *confi
 			return nil
 		}
 	}
-	x := &gqlExec{ctx: r.Context(), plan: plan, resolve: s.resolver(p, plan.vars)}
+	x := &gqlExec{ctx: r.Context(), plan: plan, resolve: s.resolver(p, plan.vars), maxBytes: s.gqlAnswerBudget}
 	data, ferrs := x.execute()
 	writeGraphQL(w, media, http.StatusOK, ferrs, data)
 	return nil

@@ -43,15 +43,21 @@ const (
 	gqlMaxDepth = 24
 	// gqlMaxCost bounds an operation's cost: one per field it returns
 	// (per element of a list of undelivered notifications: limit of them),
-	// plus gqlStoreCost per undeliveredNotifications — a query of the log
-	// store. Twenty aliases of the seed's query cost about 4,300.
-	gqlMaxCost   = 1000
-	gqlStoreCost = 100
+	// gqlPayloadCost per payload (up to 16 KiB each, where a field is tens
+	// of bytes), plus gqlStoreCost per undeliveredNotifications — a query
+	// of the log store. The seed's query at limit 10 costs 293; twenty
+	// aliases of it 5,860. Within the limit an answer holds at most about
+	// 80 payloads (1.3 MB).
+	gqlMaxCost     = 1000
+	gqlStoreCost   = 100
+	gqlPayloadCost = 10
 	// gqlMaxResolves bounds the fields resolved while executing (the cost
 	// counts introspection's lists once; this counts them all).
 	gqlMaxResolves = 50_000
-	// gqlMaxAnswerBytes bounds the answer as it is built.
-	gqlMaxAnswerBytes = 8 << 20
+	// gqlMaxAnswerBytes bounds the answer as it is built, as
+	// maxSendLogBytes bounds a send-log search (the cost already keeps it
+	// near 1.3 MB at most; this holds whatever the cost model misses).
+	gqlMaxAnswerBytes = 4 << 20
 )
 
 // gqlError is a GraphQL error (GraphQL spec, "Errors"): locations are in
@@ -298,7 +304,11 @@ func (c *coster) walk(ss ast.SelectionSet, depth, mult, pageSize int) {
 			if s.Name == "elements" && s.ObjectDefinition != nil && s.ObjectDefinition.Name == "UndeliveredNotificationsResponse" {
 				m *= max(pageSize, 1)
 			}
-			c.cost += m
+			if s.Name == "payload" && s.ObjectDefinition != nil && s.ObjectDefinition.Name == "Notification" {
+				c.cost += m * gqlPayloadCost
+			} else {
+				c.cost += m
+			}
 			size := pageSize
 			if s.Name == "undeliveredNotifications" && s.ObjectDefinition != nil && s.ObjectDefinition.Name == "Query" {
 				c.stores++
@@ -315,8 +325,8 @@ func (c *coster) walk(ss ast.SelectionSet, depth, mult, pageSize int) {
 			}
 			if c.cost > gqlMaxCost {
 				c.err = newGQLError(fmt.Sprintf("the query costs more than the limit of %d: each undeliveredNotifications costs %d, "+
-					"and every field returned one (each field of elements once per element: limit times); ask for fewer aliases, fields or a smaller limit",
-					gqlMaxCost, gqlStoreCost), "query_too_complex", s.Position)
+					"every field returned 1 and a payload %d (fields under elements once per element: limit times); ask for fewer aliases, fields or a smaller limit",
+					gqlMaxCost, gqlStoreCost, gqlPayloadCost), "query_too_complex", s.Position)
 				c.err.Extensions["limit"] = gqlMaxCost
 				return
 			}
@@ -348,6 +358,8 @@ type gqlExec struct {
 	path     []any
 	// abort, once set, ends the execution: data becomes null.
 	abort *gqlError
+	// maxBytes is gqlMaxAnswerBytes (smaller in tests).
+	maxBytes int
 }
 
 // execute runs the plan and returns the answer's data (JSON, "null" when
@@ -559,8 +571,8 @@ func (x *gqlExec) complete(t *ast.Type, fields []*ast.Field, v any) error {
 }
 
 func (x *gqlExec) completeInner(t *ast.Type, fields []*ast.Field, v any) error {
-	if x.buf.Len() > gqlMaxAnswerBytes {
-		x.abort = newGQLError(fmt.Sprintf("the answer would be larger than %d bytes", gqlMaxAnswerBytes), "query_too_complex", fields[0].Position)
+	if x.buf.Len() > cmp.Or(x.maxBytes, gqlMaxAnswerBytes) {
+		x.abort = newGQLError(fmt.Sprintf("the answer would be larger than %d bytes", cmp.Or(x.maxBytes, gqlMaxAnswerBytes)), "query_too_complex", fields[0].Position)
 		return errPropagate
 	}
 	if t.Elem != nil {

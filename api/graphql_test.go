@@ -309,13 +309,13 @@ func TestGraphQLRequestErrors(t *testing.T) {
 
 // failedAt writes a failed message created at t (the store keeps creation
 // times in milliseconds).
-func failedAt(t *testing.T, store *logstore.Store, clk *clock.Fake, at time.Time, tag string) string {
+func failedAt(t *testing.T, store *logstore.Store, clk *clock.Fake, at time.Time, tag string, pad ...string) string {
 	t.Helper()
 	clk.Set(at)
 	id := ids.New(at)
 	_, err := store.Create(t.Context(), &logstore.NewEntry{ID: id, Workspace: "acme", ProductTag: "shop", Env: "prd",
 		NotificationTag: tag, Notification: tag + ":x", Type: "callback", TriggeredBy: "api", Head: true,
-		Input: json.RawMessage(`{"params":{"id":"` + id + `"}}`)})
+		Input: json.RawMessage(`{"params":{"id":"` + id + `"},"body":"` + strings.Join(pad, "") + `"}`)})
 	require.NoError(t, err)
 	_, _, err = store.Transition(t.Context(), "acme", id, logstore.Change{To: logstore.StatusFailed, From: []string{logstore.StatusPending},
 		SetError: true, ErrorCode: "SECRET_EXPIRED", Error: "HTTP 401 from the endpoint"})
@@ -428,7 +428,7 @@ func TestGraphQLUndeliveredRanges(t *testing.T) {
 	require.Equal(t, "", page["cursor"], "empty when there is no more page")
 	el := asList(page["elements"])[0]
 	require.Equal(t, map[string]any{"eventType": "orders", "creationDateTime": "2026-03-01T12:00:00.001Z", "notificationId": a1,
-		"payload": map[string]any{"params": map[string]any{"id": a1}}}, el["notification"])
+		"payload": map[string]any{"params": map[string]any{"id": a1}, "body": ""}}, el["notification"])
 	require.Equal(t, map[string]any{"code": "SECRET_EXPIRED", "message": "HTTP 401 from the endpoint"}, el["error"])
 	var keys []string // the answer keeps the query's field order
 	dec := json.NewDecoder(bytes.NewReader(a.raw))
@@ -467,6 +467,8 @@ func TestGraphQLCost(t *testing.T) {
 	require.EqualValues(t, gqlMaxCost, e["extensions"].(map[string]any)["limit"])
 	require.Contains(t, e["message"], "costs more than")
 	// The cost follows limit: the same fields at limit 1 cost a tenth.
+	a = gqlPost(t, s, gqlKey, "", query(alias(4, full), nil))
+	require.Equal(t, "query_too_complex", a.errors()[0]["extensions"].(map[string]any)["code"], string(a.raw))
 	a = gqlPost(t, s, gqlKey, "", query(strings.ReplaceAll(alias(4, full), "limit: 10", "limit: 1"), nil))
 	require.Empty(t, a.errors(), string(a.raw))
 	require.Len(t, a.data(), 4)
@@ -474,6 +476,33 @@ func TestGraphQLCost(t *testing.T) {
 	frag := `{ ...A ...A } fragment A on Query { ` + strings.TrimPrefix(strings.TrimSuffix(alias(6, full), " }"), "{ ") + ` }`
 	a = gqlPost(t, s, gqlKey, "", query(frag, nil))
 	require.Equal(t, "query_too_complex", a.errors()[0]["extensions"].(map[string]any)["code"], string(a.raw))
+
+	// A payload costs as ten fields: a page's payloads under 9 aliases are
+	// too many; under 8 they are served (1.3 MB at most).
+	for range 10 {
+		failedAt(t, store, clk, clk.Now().Add(time.Millisecond), "big", strings.Repeat("p", ListInputBytes-100))
+	}
+	payloads := func(n int) string {
+		p := make([]string, n)
+		for i := range p {
+			p[i] = fmt.Sprintf("p%d: payload", i)
+		}
+		return `{ undeliveredNotifications(limit: 10, filters: {eventType: "big"}) { elements { notification { ` + strings.Join(p, " ") + ` } } } }`
+	}
+	a = gqlPost(t, s, gqlKey, "", query(payloads(9), nil))
+	require.Equal(t, "query_too_complex", a.errors()[0]["extensions"].(map[string]any)["code"], string(a.raw))
+	a = gqlPost(t, s, gqlKey, "", query(payloads(8), nil))
+	require.Empty(t, a.errors())
+	require.Greater(t, len(a.raw), 8*10*(ListInputBytes-100))
+	// Whatever the cost misses, the answer is cut at its byte budget:
+	// data null, one error, none of what was built.
+	s.gqlAnswerBudget = 64 << 10
+	a = gqlPost(t, s, gqlKey, "", query(payloads(8), nil))
+	require.Equal(t, http.StatusOK, a.status)
+	require.Nil(t, a.body["data"], "data is null")
+	require.Contains(t, a.body, "data", "execution started: data is present")
+	require.Equal(t, "query_too_complex", a.errors()[0]["extensions"].(map[string]any)["code"], string(a.raw))
+	require.Less(t, len(a.raw), 1<<10, "the cut answer is only its error")
 
 	// Rate limit: burst 5 shared by two replicas through Redis.
 	r := testutil.StartRedis(t)

@@ -69,6 +69,8 @@ type Server struct {
 	limits      limiters
 	// sendLogBudget is maxSendLogBytes (smaller in tests).
 	sendLogBudget int
+	// gqlAnswerBudget is gqlMaxAnswerBytes (smaller in tests).
+	gqlAnswerBudget int
 }
 
 // New returns the API server.
