@@ -123,12 +123,25 @@ function stop(proc) {
  */
 async function startReceiver() {
   const requests = [];
+  const held = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       requests.push({ method: req.method, path: req.url, headers: req.headers, body, at: Date.now() });
+      if (req.url?.startsWith('/hold/')) {
+        // Held until release() (or 1.5 s, under the delivery timeout): the
+        // message stays pending meanwhile.
+        const answer = (status) => {
+          if (res.writableEnded) return;
+          res.writeHead(status, { 'Content-Type': 'application/json' });
+          res.end('{}');
+        };
+        const t = setTimeout(() => answer(503), 1500);
+        held.push(() => (clearTimeout(t), answer(200)));
+        return;
+      }
       const fail = /^\/fail\/(\d{3})\//.exec(req.url ?? '');
       if (fail) {
         res.writeHead(Number(fail[1]), { 'Content-Type': 'application/json' });
@@ -154,7 +167,9 @@ async function startReceiver() {
     requests,
     /** Waits for a request matching pred. */
     waitFor: (pred, what = 'a request at the receiver') => eventually(() => requests.find(pred), { what }),
-    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+    /** Answers every held request 200. */
+    release: () => held.splice(0).forEach((f) => f()),
+    close: () => new Promise((r) => { held.splice(0).forEach((f) => f()); server.closeAllConnections?.(); server.close(() => r()); }),
   };
 }
 
@@ -258,6 +273,8 @@ workspaces:
                 callback: { url: "${receiver}/fail/503/flaky" }
               - tag: gone
                 callback: { url: "${receiver}/fail/404/gone" }
+              - tag: held
+                callback: { url: "${receiver}/hold/it" }
           - tag: reminders
             messages:
               - tag: payment-due
