@@ -3,7 +3,8 @@
 // declares exactly the properties of the OpenAPI schema X, with its
 // required ones required: test/openapi.test.mjs reads this file with the
 // TypeScript compiler and fails when the two drift apart. `@sdk name`
-// marks a property the SDK adds or reshapes (said why beside it);
+// marks a property the SDK adds or reshapes (said why beside it); `@always
+// name` one the SDK always sets although the API may leave it out;
 // `@parameters METHOD path` binds a query interface to an operation's
 // query parameters the same way.
 
@@ -172,6 +173,8 @@ export interface IMultiChannelOptions extends IMultiChannelRequest, ISendControl
  * The result of a multi-channel send.
  * @schema MultiSendResponse
  * @sdk error not kept: a send no channel accepted is a result with success false and each channel's error
+ * @always success the SDK sets it on every result
+ * @always channels the SDK sets it on every result (empty when none)
  */
 export interface IMultiChannelNotificationResult {
   /** True if at least one channel was accepted. */
