@@ -153,8 +153,8 @@ describe('attempts, reprocess, updateStatus', () => {
   });
 
   it('updateStatus: failed cancels a pending message (CANCELLED, with the reason); reprocessing sends a failed one again', async () => {
-    const r = await send('webhooks:held', { body: { n: 4 } });
-    await h.receiver.waitFor((x) => x.path === '/hold/it' && x.body.includes('"n":4'));
+    const r = await send('webhooks:slow', { body: { n: 4 } });
+    await h.receiver.waitFor((x) => x.path === '/hold/slow' && x.body.includes('"n":4'));
     const cancelled = await herald.notifications.updateStatus(r.messageId, 'failed', { reason: 'customer left' });
     h.receiver.release();
     assert.equal(cancelled._id, r.messageId);

@@ -273,8 +273,8 @@ workspaces:
                 callback: { url: "${receiver}/fail/503/flaky" }
               - tag: gone
                 callback: { url: "${receiver}/fail/404/gone" }
-              - tag: held
-                callback: { url: "${receiver}/hold/it" }
+              - tag: slow
+                callback: { url: "${receiver}/hold/slow" }
           - tag: reminders
             messages:
               - tag: payment-due
