@@ -1,5 +1,5 @@
-// Every ```ts block of README.md, run against a real herald serve in the
-// README's order, and type-checked (as written) against the built .d.ts
+// Every ```ts block of README.md (and of the repository's README.md, which
+// points here), run against a real herald serve in the README's order, and type-checked (as written) against the built .d.ts
 // with tsc. A line `console.log(x); // v`, where v is JSON or a
 // single-quoted string, asserts that x equals v, and must run. A block
 // without an import gets the README's `herald` client; a block that
@@ -14,28 +14,31 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { Herald } from '../dist/esm/index.js';
-import { eventually, HOOK_SECRET, KEY, sdkRoot, sessionToken, startHerald } from './helpers/herald.mjs';
+import { eventually, HOOK_SECRET, KEY, repoRoot, sdkRoot, sessionToken, startHerald } from './helpers/herald.mjs';
 
-const readme = readFileSync(path.join(sdkRoot, 'README.md'), 'utf8');
+const docs = [
+  ['README.md', readFileSync(path.join(sdkRoot, 'README.md'), 'utf8')],
+  ['../../README.md', readFileSync(path.join(repoRoot, 'README.md'), 'utf8')],
+];
 const dir = path.join(sdkRoot, '.examples');
 const prelude = `import { Herald } from '@heraldhq/herald';\nconst herald = new Herald({ baseUrl: process.env.HERALD_URL!, apiKey: process.env.HERALD_KEY! });\n`;
 
-/** The ts blocks with their first line number in README.md. */
-function blocks() {
+/** The ts blocks of a document with their first line number. */
+function blocks(doc, text) {
   const out = [];
-  const lines = readme.split('\n');
+  const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     if (lines[i].trim() !== '```ts') continue;
     const start = i + 1;
     let j = start;
     while (j < lines.length && lines[j].trim() !== '```') j++;
-    out.push({ line: start + 1, code: lines.slice(start, j).join('\n') + '\n' });
+    out.push({ doc, line: start + 1, code: lines.slice(start, j).join('\n') + '\n' });
     i = j;
   }
   return out;
 }
 
-const examples = blocks().map((b, n) => {
+const examples = docs.flatMap(([doc, text]) => blocks(doc, text)).map((b, n) => {
   const standalone = /^import /m.test(b.code);
   return { ...b, n, file: `example${String(n).padStart(2, '0')}`, source: standalone ? b.code : prelude + b.code, offset: standalone ? 0 : 2 };
 });
@@ -61,7 +64,7 @@ function instrument(ex) {
     const want = expected(m[3]);
     if (!want.ok) return line;
     const id = checks.length;
-    checks.push({ readmeLine: ex.line + i - ex.offset, want: want.value, text: line.trim(), hits: 0 });
+    checks.push({ where: `${ex.doc}:${ex.line + i - ex.offset}`, want: want.value, text: line.trim(), hits: 0 });
     return `${m[1]}__expect(${ex.n}, ${id}, ${m[2]});`;
   });
   return { code: lines.join('\n'), checks };
@@ -72,7 +75,7 @@ const registry = new Map();
 globalThis.__expect = (n, id, got) => {
   const c = registry.get(n)[id];
   c.hits++;
-  assert.deepEqual(got, c.want, `README.md:${c.readmeLine}: ${c.text}`);
+  assert.deepEqual(got, c.want, `${c.where}: ${c.text}`);
 };
 
 before(async () => {
@@ -95,6 +98,7 @@ after(async () => {
 
 describe('README.md examples', () => {
   it('has examples of every part of the SDK', () => {
+    assert.ok(examples.some((e) => e.doc === '../../README.md'), "the repository's README has its example");
     const all = examples.map((e) => e.code).join('\n');
     for (const call of [
       'notifications.email.send', 'notifications.push.send', 'notifications.sms.send', 'notifications.callback.send',
@@ -126,7 +130,7 @@ describe('README.md examples', () => {
       // Map example files back to README lines.
       const out = String(e.stdout).replace(/example(\d\d)\.ts\((\d+),(\d+)\)/g, (_, n, l) => {
         const ex = examples[Number(n)];
-        return `README.md:${ex.line + Number(l) - 1 - ex.offset}`;
+        return `${ex.doc}:${ex.line + Number(l) - 1 - ex.offset}`;
       });
       assert.fail(`README examples do not type-check:\n${out}`);
     }
@@ -134,7 +138,7 @@ describe('README.md examples', () => {
 
   for (const ex of examples) {
     const title = ex.code.split('\n').find((l) => l.trim() && !l.startsWith('import') && !l.startsWith('//')) ?? '';
-    it(`README.md:${ex.line} ${title.trim().slice(0, 60)}`, { timeout: 120_000 }, async () => {
+    it(`${ex.doc}:${ex.line} ${title.trim().slice(0, 60)}`, { timeout: 120_000 }, async () => {
       const { code, checks } = instrument(ex);
       registry.set(ex.n, checks);
       const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
@@ -149,7 +153,7 @@ describe('README.md examples', () => {
       } finally {
         console.log = log;
       }
-      for (const c of checks) assert.ok(c.hits > 0, `README.md:${c.readmeLine} never ran: ${c.text}`);
+      for (const c of checks) assert.ok(c.hits > 0, `${c.where} never ran: ${c.text}`);
       if (typeof mod.POST === 'function') await receiverExample(mod.POST);
     });
   }
