@@ -267,7 +267,11 @@ function sendBody(options: Record<string, unknown>): { body: Record<string, unkn
   return out;
 }
 
-/** A fresh idempotency tag: `sdk-` and a random UUID (under the server's 256 characters). */
+/**
+ * A fresh idempotency tag: `sdk-` and a random UUID (under the server's 256
+ * characters). Node 18 has no global WebCrypto without a flag: there the tag
+ * is 128 bits of Math.random, unique enough for a 24 h cache window.
+ */
 export function newCacheTag(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string; getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
   if (c?.randomUUID) return `sdk-${c.randomUUID()}`;
