@@ -20,7 +20,8 @@ const files = process.argv.length > 2
   ? process.argv.slice(2)
   : readdirSync(testDir).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => path.join(testDir, f));
 // --test-concurrency is Node 20.10+; older runners take files one at a time on 2 cores anyway.
-const flags = process.allowedNodeEnvironmentFlags.has('--test-concurrency') ? ['--test-concurrency=1'] : [];
+const [major, minor] = process.versions.node.split('.').map(Number);
+const flags = major > 20 || (major === 20 && minor >= 10) ? ['--test-concurrency=1'] : [];
 const r = spawnSync(process.execPath, ['--test', ...flags, ...files], { stdio: 'inherit', cwd: sdkRoot });
 if (dir) rmSync(dir, { recursive: true, force: true });
 process.exit(r.status ?? 1);
