@@ -57,8 +57,8 @@ test-sdk:
 	    [ "$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -lt 18 ]; then \
 	  if [ -n "$$CI" ]; then echo "test-sdk: Node.js 18+ and npm are required in CI"; exit 1; fi; \
 	  echo "test-sdk: Node.js 18+ is not installed: skipping the TypeScript SDK's tests"; exit 0; \
-	fi
-	cd sdk/typescript && npm ci --no-audit --no-fund && npm run build && npm test
+	fi; \
+	set -ex; cd sdk/typescript && npm ci --no-audit --no-fund && npm run build && npm test
 
 ## test-faults: the fault suite with real processes (herald producer and workers,
 ## redis-server, `herald dev nats`): kill -9, restarts, a failing receiver; a few minutes
