@@ -20,7 +20,7 @@ describe('dispatch and jobs', () => {
   it('dispatch with a Date start_at: queued, fires once, its send carries campaign_id and triggered_by schedule', async () => {
     const rec = recordingFetch();
     const c = new Herald({ baseUrl: h.url, apiKey: KEY, fetch: rec.fetch });
-    const at = new Date(Date.now() + 300);
+    const at = new Date(Date.now() + 2000);
     const job = await c.notifications.dispatch({
       product: 'my-app',
       env: 'prd',
