@@ -235,6 +235,37 @@ describe('types.ts against /openapi.json', () => {
     });
   }
 
+  it("declares every field of the seed SDK's interfaces (Ductape's docs), with the seed's names", () => {
+    const seed = {
+      IPushOptions: ['product', 'env', 'notification', 'input', 'session', 'cache'],
+      IEmailOptions: ['product', 'env', 'notification', 'input', 'session', 'cache'],
+      ISmsOptions: ['product', 'env', 'notification', 'input', 'session', 'cache'],
+      ICallbackOptions: ['product', 'env', 'notification', 'input', 'session', 'cache'],
+      IPushInput: ['device_tokens', 'title', 'body', 'data'],
+      IEmailInput: ['recipients', 'subject', 'template'],
+      ISmsInput: ['recipients', 'body'],
+      ICallbackInput: ['query', 'headers', 'params', 'body'],
+      INotificationResult: ['success', 'channel', 'messageId', 'error'],
+      IMultiChannelNotificationResult: ['success', 'channels'],
+      INotificationMessageLogResult: ['items', 'total', 'page', 'limit', 'hasMore'],
+      INotificationMessageLogEntry: [
+        '_id', 'workspace_id', 'product_id', 'product_tag', 'env', 'notification_tag', 'input', 'status', 'type',
+        'process_id', 'error', 'retries', 'session', 'cache', 'created_at', 'updated_at',
+      ],
+      IGetMessagesQuery: ['product_tag', 'product_id', 'env', 'notification_tag', 'status', 'type', 'process_id', 'start_date', 'end_date', 'page', 'limit'],
+      ISchedule: ['start_at', 'cron', 'every', 'limit', 'endDate', 'tz'],
+    };
+    const decls = new Map();
+    ts.forEachChild(source, (n) => ts.isInterfaceDeclaration(n) && decls.set(n.name.text, n));
+    for (const [name, fields] of Object.entries(seed)) {
+      assert.ok(decls.has(name), `no interface ${name}`);
+      const props = new Set(checker.getPropertiesOfType(checker.getTypeAtLocation(decls.get(name).name)).map((p) => p.name));
+      for (const f of fields) assert.ok(props.has(f), `${name}.${f}`);
+    }
+    const channels = checker.getPropertiesOfType(checker.getTypeOfSymbol(checker.getPropertyOfType(checker.getTypeAtLocation(decls.get('IMultiChannelNotificationResult').name), 'channels')));
+    assert.deepEqual(channels.map((p) => p.name).sort(), ['callback', 'email', 'push', 'sms']);
+  });
+
   it('catches drift: a changed document fails the comparison', () => {
     const entry = tagged.find((t) => t.schema === 'LogEntry');
     const saved = doc.components.schemas.LogEntry;
