@@ -256,7 +256,9 @@ describe('types.ts against /openapi.json', () => {
       ISchedule: ['start_at', 'cron', 'every', 'limit', 'endDate', 'tz'],
     };
     const decls = new Map();
-    ts.forEachChild(source, (n) => ts.isInterfaceDeclaration(n) && decls.set(n.name.text, n));
+    ts.forEachChild(source, (n) => {
+      if (ts.isInterfaceDeclaration(n)) decls.set(n.name.text, n);
+    });
     for (const [name, fields] of Object.entries(seed)) {
       assert.ok(decls.has(name), `no interface ${name}`);
       const props = new Set(checker.getPropertiesOfType(checker.getTypeAtLocation(decls.get(name).name)).map((p) => p.name));
