@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 BENCH_N ?= 100000
 
-.PHONY: all setup setup-run tools build run test test-faults test-short race vet fmt lint fuzz bench bench-e2e bench-reads clean
+.PHONY: all setup setup-run tools build run test test-sdk test-faults test-short race vet fmt lint fuzz bench bench-e2e bench-reads clean
 
 # The chart's checkers (go test ./deploy/ runs them), pinned and installed
 # with go install into .tools/<name>-<version>/ on first use: a fresh clone
@@ -48,6 +48,17 @@ run: setup-run build
 ## the Helm chart and alert rules with helm, kubeconform and promtool
 test: setup vet tools
 	HERALD_HELM=$(HELM) HERALD_KUBECONFORM=$(KUBECONFORM) $(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory test-sdk
+
+## test-sdk: the TypeScript SDK (sdk/typescript) against a real herald serve;
+## without Node.js 18+ skipped locally, a failure under CI
+test-sdk:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || \
+	    [ "$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -lt 18 ]; then \
+	  if [ -n "$$CI" ]; then echo "test-sdk: Node.js 18+ and npm are required in CI"; exit 1; fi; \
+	  echo "test-sdk: Node.js 18+ is not installed: skipping the TypeScript SDK's tests"; exit 0; \
+	fi; \
+	set -ex; cd sdk/typescript && npm ci --no-audit --no-fund && npm run build && npm test
 
 ## test-faults: the fault suite with real processes (herald producer and workers,
 ## redis-server, `herald dev nats`): kill -9, restarts, a failing receiver; a few minutes

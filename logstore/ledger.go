@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"strconv"
@@ -70,11 +71,25 @@ func (s *Store) MarkRolledBack(ctx context.Context, ws string, seq int64, from, 
 	return nil
 }
 
-// Vouch marks this Redis as checked by the ledger for ttl. The mark has a
-// TTL so that a snapshot restored later (its expiry passed) comes back
-// without it: nothing re-sends from it until the ledger looked again.
-func (s *Store) Vouch(ctx context.Context, ws string, ttl time.Duration) error {
-	return s.rdb.Set(ctx, s.keys.ledger(ws), "1", ttl).Err()
+//go:embed lua/vouch.lua
+var vouchLua string
+
+var vouchScript = redis.NewScript(vouchLua)
+
+// Vouch marks this Redis as checked by the ledger for ttl, provided its
+// counters are still at least seen (what the check compared with its
+// checkpoint); it reports false, vouching for nothing, when they went
+// back in between — the Redis was replaced by an older snapshot while the
+// check ran. The mark has a TTL so that a snapshot restored later (its
+// expiry passed) comes back without it: nothing re-sends from it until
+// the ledger looked again.
+func (s *Store) Vouch(ctx context.Context, ws string, seen Counters, ttl time.Duration) (bool, error) {
+	n, err := vouchScript.Run(ctx, s.rdb, []string{s.keys.meta(ws), s.keys.ledger(ws)},
+		seen.Seq, seen.Records, max(ttl.Milliseconds(), 1)).Int()
+	if err != nil {
+		return false, fmt.Errorf("logstore: vouch: %w", err)
+	}
+	return n == 1, nil
 }
 
 // Vouched reports whether the ledger checked this Redis within its TTL.

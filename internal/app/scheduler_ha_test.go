@@ -216,6 +216,10 @@ func TestStoppedSchedulerHandsClaimsBack(t *testing.T) {
 	clk.Set(slot)
 	j := waitRuns(t, host, id, 1)
 	require.Equal(t, "completed", j["status"])
-	require.Equal(t, map[string]float64{"sent": 1}, firesByOutcome(t, b.App))
+	// The scheduler counts the fire after the commit that waitRuns saw.
+	require.Eventually(t, func() bool {
+		f := firesByOutcome(t, b.App)
+		return len(f) == 1 && f["sent"] == 1
+	}, 10*time.Second, 10*time.Millisecond, "b fired the slot once, sent")
 	require.Eventually(t, func() bool { return rc.Count("/orders/HANDBACK") == 1 }, 10*time.Second, 10*time.Millisecond)
 }

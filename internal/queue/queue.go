@@ -367,7 +367,17 @@ func (q *Queue) ledger(ctx context.Context) (jetstream.KeyValue, error) {
 }
 
 // LoadCheckpoint reads a workspace's checkpoint and the one before it
-// (nil when there was none); found is false when there is none yet.
+// (nil when there was none, or when it cannot be read); found is false
+// only when JetStream answered that there is none yet.
+//
+// The latest comes from a direct get, never from History: History is a
+// watcher that reports "key not found" whenever its updates channel
+// closes before the first entry (a context that ran out, a reconnect), and
+// a ledger that took that for "no checkpoint yet" would save the counters
+// of a rolled-back Redis as the new checkpoint and miss the rollback
+// (seen in the fault suite's RDB-restore scenario during a JetStream
+// restart). The one before it only narrows the window of lost writes, so
+// it is best effort.
 func (q *Queue) LoadCheckpoint(ctx context.Context, ws string) (last Checkpoint, prev *Checkpoint, found bool, err error) {
 	seen := time.Now()
 	kv, err := q.ledger(ctx)
@@ -377,7 +387,7 @@ func (q *Queue) LoadCheckpoint(ctx context.Context, ws string) (last Checkpoint,
 		}
 		return last, nil, false, err
 	}
-	hist, err := kv.History(ctx, ws)
+	cur, err := kv.Get(ctx, ws)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return last, nil, false, nil
 	}
@@ -387,24 +397,22 @@ func (q *Queue) LoadCheckpoint(ctx context.Context, ws string) (last Checkpoint,
 		}
 		return last, nil, false, err
 	}
-	var cps []Checkpoint
-	for _, e := range hist {
-		if e.Operation() != jetstream.KeyValuePut {
+	if last, err = parseCheckpoint(cur.Value()); err != nil {
+		return last, nil, false, fmt.Errorf("ledger %s: %w", ws, err)
+	}
+	hist, err := kv.History(ctx, ws)
+	if err != nil || ctx.Err() != nil {
+		return last, nil, true, nil
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		e := hist[i]
+		if e.Revision() >= cur.Revision() || e.Operation() != jetstream.KeyValuePut {
 			continue
 		}
-		c, err := parseCheckpoint(e.Value())
-		if err != nil {
-			return last, nil, false, fmt.Errorf("ledger %s: %w", ws, err)
+		if p, err := parseCheckpoint(e.Value()); err == nil {
+			prev = &p
 		}
-		cps = append(cps, c)
-	}
-	if len(cps) == 0 {
-		return last, nil, false, nil
-	}
-	last = cps[len(cps)-1]
-	if len(cps) > 1 {
-		p := cps[len(cps)-2]
-		prev = &p
+		break
 	}
 	return last, prev, true, nil
 }

@@ -214,4 +214,17 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	require.EqualValues(t, 22, c.Seq)
 	require.NotNil(t, prev)
 	require.EqualValues(t, 21, prev.Seq, "the one before, kept by the bucket's history")
+
+	// A read that cannot complete is an error, never "no checkpoint yet":
+	// the ledger would save a rolled-back Redis's counters over it.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, ok, err = q.LoadCheckpoint(gone, "acme")
+	require.Error(t, err)
+	require.False(t, ok)
+	ns.Shutdown()
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	_, _, _, err = q.LoadCheckpoint(short, "acme")
+	require.Error(t, err, "JetStream down: an error, not found=false")
 }
