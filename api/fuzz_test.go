@@ -38,11 +38,13 @@ func FuzzParseMessageQuery(f *testing.F) {
 // FuzzParseSearch: any body is either a search or a 400; nothing panics.
 func FuzzParseSearch(f *testing.F) {
 	for _, s := range []string{`{}`, `{"find":{"campaign_id":["a","b"],"startDeliveryAt":{"$gte":"2024-01-01T00:00:00Z","$lte":1717000000000}},"options":{"skip":0,"limit":1000}}`,
-		`{"find":{"campaign_id":"x"}}`, `{"find":{"startDeliveryAt":{"$gt":1e300}}}`, `{"options":{"limit":1.5}}`, `[]`, `{"find":null}`} {
+		`{"find":{"campaign_id":"x"}}`, `{"find":{"startDeliveryAt":{"$gt":1e300}}}`, `{"options":{"limit":1.5}}`, `[]`, `{"find":null}`,
+		`{"find":{"campaign_id":[]}}`, `{"options":{"limit":100000}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		q, _, _, err := parseSearch(body, "acme")
+		search, err := parseSearch(body, "acme")
+		q := search.q
 		if err != nil {
 			if toAPIError(err).status != 400 {
 				t.Fatalf("want a 400, got %v", err)
@@ -51,6 +53,9 @@ func FuzzParseSearch(f *testing.F) {
 		}
 		if q.Limit < 1 || q.Limit > maxSendLogLimit || q.Skip < 0 {
 			t.Fatalf("out of range: %+v", q)
+		}
+		if search.none != (search.parsed.Find.CampaignID != nil && len(*search.parsed.Find.CampaignID) == 0) {
+			t.Fatalf("matches nothing only for an empty campaign list: %+v", search)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -138,12 +137,8 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, p *config.Prin
 		}
 	}
 	q := scheduler.ListQuery{Status: v.Get("status"), Cursor: v.Get("cursor")}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > maxLimit {
-			return badRequest("limit", fmt.Sprintf("want a whole number from 1 to %d", maxLimit))
-		}
-		q.Limit = n
+	if q.Limit, err = clampLimit(v, "limit", 0, maxLimit); err != nil { // 0: the scheduler's default
+		return err
 	}
 	list, err := sc.Jobs(r.Context(), p.Workspace, q)
 	if err != nil {

@@ -3,9 +3,11 @@ package api
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,12 +165,8 @@ func parseMessageQuery(v url.Values, ws string) (logstore.Query, int, error) {
 	if !q.Start.IsZero() && !q.End.IsZero() && q.Start.After(q.End) {
 		return q, 0, badRequest("start_date", "start_date is after end_date")
 	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxLimit {
-			return q, 0, badRequest("limit", fmt.Sprintf("want a whole number from 1 to %d", maxLimit))
-		}
-		q.Limit = n
+	if q.Limit, err = clampLimit(v, "limit", defaultLimit, maxLimit); err != nil {
+		return q, 0, err
 	}
 	page := 1
 	if s := v.Get("page"); s != "" {
@@ -241,18 +239,24 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p *config.Pr
 	return nil
 }
 
-// AttemptView is the API shape of one delivery attempt.
+// AttemptView is the API shape of one delivery attempt, a Paddle
+// notification log (seeds/paddle-notification-logs.txt): response_code,
+// response_content_type and response_body are always present — 0, null and
+// "" when the attempt got no HTTP answer (a transport error, an SMTP
+// provider) — so clients typed after the seed never meet a missing field.
 type AttemptView struct {
-	ID                  string `json:"id"`
-	ResponseCode        *int   `json:"response_code"`
-	ResponseContentType string `json:"response_content_type,omitempty"`
-	ResponseBody        string `json:"response_body,omitempty"`
-	AttemptedAt         string `json:"attempted_at"`
-	DurationMs          int64  `json:"duration_ms"`
-	Error               string `json:"error,omitempty"`
-	ErrorCode           string `json:"error_code,omitempty"`
-	Outcome             string `json:"outcome"`
-	Generation          int    `json:"reprocess_generation"`
+	ID                  string  `json:"id"`
+	ResponseCode        int     `json:"response_code"`
+	ResponseContentType *string `json:"response_content_type"`
+	ResponseBody        string  `json:"response_body"`
+	AttemptedAt         string  `json:"attempted_at"`
+	DurationMs          int64   `json:"duration_ms"`
+	Error               string  `json:"error,omitempty"`
+	ErrorCode           string  `json:"error_code,omitempty"`
+	// Outcome is sent, retry (another attempt followed or is due) or
+	// failed (the message's last attempt, when it ended failed).
+	Outcome    string `json:"outcome"`
+	Generation int    `json:"reprocess_generation"`
 	// SettledRecipients are the recipients this attempt settled (accepted
 	// or refused for good); retries skip them.
 	SettledRecipients []string `json:"settled_recipients,omitempty"`
@@ -269,30 +273,39 @@ type attemptsMeta struct {
 }
 
 type pagination struct {
-	PerPage        int     `json:"per_page"`
-	Next           *string `json:"next"`
-	HasMore        bool    `json:"has_more"`
-	EstimatedTotal int     `json:"estimated_total"`
+	PerPage int `json:"per_page"`
+	// Next is always set, as in Paddle's API: the absolute URL of this
+	// request with after set to the last attempt of this page.
+	Next           string `json:"next"`
+	HasMore        bool   `json:"has_more"`
+	EstimatedTotal int    `json:"estimated_total"`
 }
+
+const (
+	defaultPerPage = 50
+	maxPerPage     = 200
+)
 
 func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request, p *config.Principal) error {
 	v := r.URL.Query()
-	for name := range v {
+	for name, vals := range v {
 		if name != "after" && name != "per_page" {
-			return badRequest(name, fmt.Sprintf("unknown query parameter %q (known: after, per_page)", name))
+			return badRequest(cmp.Or(name, "query"), fmt.Sprintf("unknown query parameter %q (known: after, per_page)", name))
+		}
+		if len(vals) > 1 {
+			return badRequest(name, "given more than once")
 		}
 	}
-	perPage := 50
-	if s := v.Get("per_page"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return badRequest("per_page", "want a whole number from 1 (larger than 200 is clamped)")
-		}
-		perPage = min(n, 200)
+	perPage, err := clampLimit(v, "per_page", defaultPerPage, maxPerPage)
+	if err != nil {
+		return err
 	}
 	id := r.PathValue("id")
 	after := v.Get("after")
 	atts, more, total, err := s.cfg.Store.Attempts(r.Context(), p.Workspace, id, after, perPage)
+	if errors.Is(err, logstore.ErrBadCursor) {
+		return badRequest("after", fmt.Sprintf("%q is no attempt of this message; use meta.pagination.next of a previous page", after))
+	}
 	if err != nil {
 		return err
 	}
@@ -301,19 +314,71 @@ func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request, p *config.
 		Pagination: pagination{PerPage: perPage, HasMore: more, EstimatedTotal: total},
 	}}
 	for _, a := range atts {
-		av := AttemptView{ID: a.ID, ResponseContentType: a.ResponseContentType, ResponseBody: a.ResponseBody,
-			AttemptedAt: formatTime(a.AttemptedAt), DurationMs: a.DurationMs, Error: a.Error, ErrorCode: a.ErrorCode,
-			Outcome: a.Outcome, Generation: a.Generation, SettledRecipients: a.Settled}
-		if a.ResponseCode != 0 {
-			code := a.ResponseCode
-			av.ResponseCode = &code
-		}
-		out.Data = append(out.Data, av)
+		out.Data = append(out.Data, AttemptView{ID: a.ID, ResponseCode: a.ResponseCode, ResponseContentType: nullable(a.ResponseContentType),
+			ResponseBody: a.ResponseBody, AttemptedAt: formatTime(a.AttemptedAt), DurationMs: a.DurationMs, Error: a.Error,
+			ErrorCode: a.ErrorCode, Outcome: a.Outcome, Generation: a.Generation, SettledRecipients: a.Settled})
 	}
-	if more && len(atts) > 0 {
-		next := fmt.Sprintf("/v1/messages/%s/attempts?after=%s&per_page=%d", url.PathEscape(id), url.QueryEscape(atts[len(atts)-1].ID), perPage)
-		out.Meta.Pagination.Next = &next
+	// next keeps the request's own parameters and moves after to the end
+	// of this page (where it was when the page is empty), so that
+	// following it never skips or repeats an attempt, and polling it once
+	// has_more is false shows the attempts made since.
+	if len(atts) > 0 {
+		v.Set("after", atts[len(atts)-1].ID)
 	}
+	u := url.URL{Scheme: requestScheme(r), Host: requestHost(r), Path: r.URL.Path, RawQuery: v.Encode()}
+	out.Meta.Pagination.Next = u.String()
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// clampLimit reads a page size: absent is def, a larger one than max is
+// max (as Paddle does with per_page; the answer says which was used), a
+// non-number or one below 1 is a 400 naming the parameter.
+func clampLimit(v url.Values, name string, def, max int) (int, error) {
+	s := v.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(s, "-") {
+			return max, nil // a huge number is still "more than the maximum"
+		}
+		return 0, badRequest(name, fmt.Sprintf("want a whole number from 1 (larger than %d is taken as %d)", max, max))
+	}
+	if n < 1 {
+		return 0, badRequest(name, fmt.Sprintf("want a whole number from 1 (larger than %d is taken as %d)", max, max))
+	}
+	return min(n, max), nil
+}
+
+// requestScheme is the scheme the client used: X-Forwarded-Proto when a
+// proxy in front of Herald set it, else whether this connection is TLS.
+func requestScheme(r *http.Request) string {
+	if p, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ","); p != "" {
+		if p = strings.ToLower(strings.TrimSpace(p)); p == "http" || p == "https" {
+			return p
+		}
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// requestHost is the host the client addressed: X-Forwarded-Host (its
+// first value) when a proxy set it, else the Host header. A value that is
+// not a host[:port] is ignored.
+func requestHost(r *http.Request) string {
+	if h, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ","); validHost(strings.TrimSpace(h)) {
+		return strings.TrimSpace(h)
+	}
+	if validHost(r.Host) {
+		return r.Host
+	}
+	return "localhost"
+}
+
+var hostRe = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$`)
+
+func validHost(h string) bool { return hostRe.MatchString(h) }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/internal/ids"
@@ -194,11 +193,19 @@ func decodeSearch(req *searchRequest) (searchFind, searchOptions, error) {
 	return f, o, nil
 }
 
-const maxSendLogLimit = 1000
+// Page sizes of the send-log search: the seed's default ("~1000") is also
+// the largest page; a larger limit is clamped, and parsed.options.limit
+// says what was used.
+const (
+	defaultSendLogLimit = 1000
+	maxSendLogLimit     = 1000
+)
 
 type parsedSearch struct {
 	Find struct {
-		CampaignID      []string          `json:"campaign_id,omitempty"`
+		// CampaignID is present when the search named campaigns; an empty
+		// list stays [] (it matches nothing).
+		CampaignID      *[]string         `json:"campaign_id,omitempty"`
 		StartDeliveryAt map[string]string `json:"startDeliveryAt,omitempty"`
 	} `json:"find"`
 	Options struct {
@@ -207,93 +214,107 @@ type parsedSearch struct {
 	} `json:"options"`
 }
 
+// sendSearch is a validated search body.
+type sendSearch struct {
+	q      logstore.SendQuery
+	parsed parsedSearch
+	// list is group_destinations=list.
+	list bool
+	// none is set when the filters match nothing whatever the data
+	// (campaign_id: []): the store is not asked.
+	none bool
+}
+
 // parseSearch validates and normalises a search body.
-func parseSearch(body []byte, ws string) (logstore.SendQuery, parsedSearch, bool, error) {
+func parseSearch(body []byte, ws string) (sendSearch, error) {
 	var req searchRequest
-	var parsed parsedSearch
-	q := logstore.SendQuery{Workspace: ws}
+	out := sendSearch{q: logstore.SendQuery{Workspace: ws}}
+	q, parsed := &out.q, &out.parsed
 	if err := decodeJSON(body, &req); err != nil {
-		return q, parsed, false, err
+		return out, err
 	}
 	find, opts, err := decodeSearch(&req)
 	if err != nil {
-		return q, parsed, false, err
+		return out, err
 	}
 	if c := find.CampaignID; len(c) > 0 && string(c) != "null" {
 		var one string
 		if json.Unmarshal(c, &one) == nil {
 			q.CampaignIDs = []string{one}
 		} else if err := json.Unmarshal(c, &q.CampaignIDs); err != nil {
-			return q, parsed, false, badRequest("find.campaign_id", "want a campaign id or a list of them")
+			return out, badRequest("find.campaign_id", "want a campaign id or a list of them")
 		}
 		if len(q.CampaignIDs) > 100 {
-			return q, parsed, false, badRequest("find.campaign_id", "at most 100 campaign ids")
+			return out, badRequest("find.campaign_id", "at most 100 campaign ids")
 		}
 		for _, c := range q.CampaignIDs {
 			if !config.ValidTag(c) {
-				return q, parsed, false, badRequest("find.campaign_id", fmt.Sprintf("%q is not a campaign id", c))
+				return out, badRequest("find.campaign_id", fmt.Sprintf("%q is not a campaign id", c))
 			}
 		}
+		// A list of campaigns keeps the sends of those campaigns: an empty
+		// one keeps none (as MongoDB's $in: [] does), never all of them.
+		ids := append([]string{}, q.CampaignIDs...)
+		parsed.Find.CampaignID = &ids
+		out.none = len(ids) == 0
 	}
-	parsed.Find.CampaignID = q.CampaignIDs
 	for op, raw := range find.StartDeliveryAt {
 		field := "find.startDeliveryAt." + op
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return q, parsed, false, badRequest(field, "want an RFC 3339 time or Unix milliseconds")
+			return out, badRequest(field, "want an RFC 3339 time or Unix milliseconds")
 		}
 		t, err := ParseTime(strings.Trim(fmt.Sprint(jsonNumber(v)), `"`))
 		if err != nil {
-			return q, parsed, false, badRequest(field, err.Error())
+			return out, badRequest(field, err.Error())
 		}
 		switch op {
 		case "$gte":
 			q.Start = t
 		case "$gt":
-			q.Start = t.Add(time.Millisecond)
+			q.Start = afterInstant(t)
 		case "$lte":
 			q.End = t
 		case "$lt":
-			q.End = t.Add(-time.Millisecond)
+			q.End = beforeInstant(t)
 		default:
-			return q, parsed, false, badRequest(field, "want $gte, $gt, $lte or $lt")
+			return out, badRequest(field, "want $gte, $gt, $lte or $lt")
 		}
 	}
 	if !q.Start.IsZero() && !q.End.IsZero() && q.Start.After(q.End) {
-		return q, parsed, false, badRequest("find.startDeliveryAt", "the lower bound is after the upper bound")
+		return out, badRequest("find.startDeliveryAt", "the lower bound is after the upper bound")
 	}
 	if len(find.StartDeliveryAt) > 0 {
 		parsed.Find.StartDeliveryAt = map[string]string{}
 		if !q.Start.IsZero() {
-			parsed.Find.StartDeliveryAt["$gte"] = formatTime(q.Start)
+			parsed.Find.StartDeliveryAt["$gte"] = formatTime(ceilInstant(q.Start))
 		}
 		if !q.End.IsZero() {
 			parsed.Find.StartDeliveryAt["$lte"] = formatTime(q.End)
 		}
 	}
-	q.Limit = 100
+	q.Limit = defaultSendLogLimit
 	if opts.Limit != nil {
-		if *opts.Limit < 1 || *opts.Limit > maxSendLogLimit {
-			return q, parsed, false, badRequest("options.limit", fmt.Sprintf("want 1 to %d", maxSendLogLimit))
+		if *opts.Limit < 1 {
+			return out, badRequest("options.limit", fmt.Sprintf("want a whole number from 1 (more than %d is taken as %d)", maxSendLogLimit, maxSendLogLimit))
 		}
-		q.Limit = *opts.Limit
+		q.Limit = min(*opts.Limit, maxSendLogLimit)
 	}
 	if opts.Skip != nil {
 		if *opts.Skip < 0 || *opts.Skip > 100_000 {
-			return q, parsed, false, badRequest("options.skip", "want 0 to 100000")
+			return out, badRequest("options.skip", "want 0 to 100000")
 		}
 		q.Skip = *opts.Skip
 	}
 	parsed.Options.Skip, parsed.Options.Limit = q.Skip, q.Limit
-	list := false
 	switch req.GroupDestinations {
 	case "", "count":
 	case "list":
-		list = true
+		out.list = true
 	default:
-		return q, parsed, false, badRequest("group_destinations", "want count or list")
+		return out, badRequest("group_destinations", "want count or list")
 	}
-	return q, parsed, list, nil
+	return out, nil
 }
 
 // jsonNumber prints whole float64s (Unix ms) without an exponent.
@@ -310,16 +331,20 @@ func (s *Server) searchSendLogs(w http.ResponseWriter, r *http.Request, p *confi
 		writeSendLogError(w, err)
 		return nil
 	}
-	q, parsed, list, err := parseSearch(body, p.Workspace)
+	search, err := parseSearch(body, p.Workspace)
 	if err != nil {
 		writeSendLogError(w, err)
 		return nil
 	}
-	q.InputLimit = sendLogInputBytes
-	sends, total, err := s.cfg.Store.Sends(r.Context(), q)
-	if err != nil {
-		writeSendLogError(w, err)
-		return nil
+	q, parsed, list := search.q, search.parsed, search.list
+	var sends []*logstore.Send
+	var total int64
+	if !search.none {
+		q.InputLimit = sendLogInputBytes
+		if sends, total, err = s.cfg.Store.Sends(r.Context(), q); err != nil {
+			writeSendLogError(w, err)
+			return nil
+		}
 	}
 	cfg := s.cfg.Config()
 	logs := make([]json.RawMessage, 0, len(sends))

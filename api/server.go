@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	graphql "github.com/graph-gophers/graphql-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -64,13 +63,14 @@ type Server struct {
 	draining atomic.Bool
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	graphql  *graphql.Schema
 	// routeList is every "METHOD /pattern" served, for the OpenAPI test.
 	routeList   []string
 	openapiJSON []byte
 	limits      limiters
 	// sendLogBudget is maxSendLogBytes (smaller in tests).
 	sendLogBudget int
+	// gqlAnswerBudget is gqlMaxAnswerBytes (smaller in tests).
+	gqlAnswerBudget int
 }
 
 // New returns the API server.
@@ -87,9 +87,6 @@ func New(cfg Config) *Server {
 		Help:    "HTTP request duration by route.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"}))
-	if cfg.Store != nil {
-		s.graphql = newGraphQL(cfg.Store)
-	}
 	var err error
 	if s.openapiJSON, err = OpenAPIJSON(); err != nil {
 		panic(err) // the embedded document is checked by tests
@@ -128,7 +125,7 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/messages/{id}", config.ScopeReprocess, s.patchMessage)
 	s.handle("GET /v1/send-logs/{send_id}", config.ScopeRead, s.getSendLog)
 	s.handle("POST /v1/send-logs/search", config.ScopeRead, s.searchSendLogs)
-	if s.graphql != nil {
+	if s.cfg.Store != nil {
 		s.handle("POST /graphql", config.ScopeRead, s.graphqlHandler)
 		s.handle("GET /graphql", config.ScopeRead, s.graphqlHandler)
 	}

@@ -53,6 +53,16 @@ type Page struct {
 	NextCursor string
 }
 
+// ceilMilli is t in Unix milliseconds, rounded up: a lower bound with a
+// fraction of a millisecond keeps out the millisecond it falls in.
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
+}
+
 // ErrBadCursor is returned for a cursor this store did not make.
 var ErrBadCursor = fmt.Errorf("logstore: invalid cursor")
 
@@ -70,12 +80,12 @@ func (s *Store) Query(ctx context.Context, q Query) (*Page, error) {
 		cursor = c
 	}
 	from := s.clock.Now().Add(-s.retention).UnixMilli()
-	if !q.Start.IsZero() && q.Start.UnixMilli() > from {
-		from = q.Start.UnixMilli()
+	if !q.Start.IsZero() && ceilMilli(q.Start) > from {
+		from = ceilMilli(q.Start)
 	}
 	to := int64(math.MaxInt64 / 2)
 	if !q.End.IsZero() {
-		to = q.End.UnixMilli()
+		to = q.End.UnixMilli() // creation times are whole milliseconds: floor
 	}
 	if to < from {
 		return &Page{}, nil

@@ -593,7 +593,8 @@ func boolArg(b bool) string {
 }
 
 // Attempts returns up to limit attempts of a message, oldest first, after
-// the attempt with id after (all when empty), and whether more follow.
+// the attempt with id after (all when empty), and whether more follow. An
+// after that is none of the message's attempts is ErrBadCursor.
 func (s *Store) Attempts(ctx context.Context, ws, id, after string, limit int) ([]Attempt, bool, int, error) {
 	if _, err := s.Get(ctx, ws, id); err != nil {
 		return nil, false, 0, err
@@ -612,12 +613,17 @@ func (s *Store) Attempts(ctx context.Context, ws, id, after string, limit int) (
 	}
 	start := 0
 	if after != "" {
-		start = len(all)
+		start = -1
 		for i, a := range all {
 			if a.ID == after {
 				start = i + 1
 				break
 			}
+		}
+		if start < 0 {
+			// Not an attempt of this message (or one trimmed past the cap):
+			// an empty page would read as "no more attempts".
+			return nil, false, 0, fmt.Errorf("%w: no attempt %q", ErrBadCursor, after)
 		}
 	}
 	page := all[start:]

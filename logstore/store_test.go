@@ -136,6 +136,7 @@ func TestRecordAttempt(t *testing.T) {
 	// The third attempt is the last of 3: a retryable failure now fails.
 	a3 := att(503, logstore.OutcomeRetry)
 	a3.ErrorCode, a3.Error = "DELIVERY_ERROR", "HTTP 503"
+	a3.ResponseBody = `{"outcome":"retry"}` // the receiver's words are never rewritten
 	r, err = s.RecordAttempt(ctx, "acme", ne.ID, 0, a3, logstore.OutcomeRetry, 3, next)
 	require.NoError(t, err)
 	require.Equal(t, logstore.AttemptResult{Status: "failed", Attempts: 3, GenerationAttempts: 3, Applied: true}, r)
@@ -161,6 +162,12 @@ func TestRecordAttempt(t *testing.T) {
 	require.False(t, more)
 	require.Len(t, rest, 1)
 	require.Equal(t, "DELIVERY_ERROR", rest[0].ErrorCode)
+	require.Equal(t, "retry", as[0].Outcome, "another attempt followed")
+	require.Equal(t, "failed", rest[0].Outcome, "the last attempt of a failed message is recorded as failed, not retry")
+	require.Equal(t, 503, rest[0].ResponseCode, "the rest of the attempt is kept as the worker sent it")
+	require.Equal(t, `{"outcome":"retry"}`, rest[0].ResponseBody)
+	_, _, _, err = s.Attempts(ctx, "acme", ne.ID, "att_unknown", 2)
+	require.ErrorIs(t, err, logstore.ErrBadCursor, "an after that is no attempt of the message")
 
 	// Status indexes moved with the entry.
 	for status, want := range map[string]int64{"pending": 0, "failed": 1} {

@@ -162,8 +162,9 @@ func TestQueryValidation(t *testing.T) {
 		{"statsu=sent", "statsu"},
 		{"status=done", "status"},
 		{"type=fax", "type"},
-		{"limit=201", "limit"},
 		{"limit=0", "limit"},
+		{"limit=-5", "limit"},
+		{"limit=ten", "limit"},
 		{"page=0", "page"},
 		{"start_date=yesterday", "start_date"},
 		{"start_date=2024-02-01T00:00:00Z&end_date=2024-01-01T00:00:00Z", "start_date"},
@@ -179,6 +180,14 @@ func TestQueryValidation(t *testing.T) {
 	}
 	r := h.Do("GET", "/v1/messages/x/attempts?foo=1", apptest.KeyAcme, nil)
 	require.Equal(t, http.StatusBadRequest, r.Status)
+
+	// A limit above the maximum is clamped, not refused, and the answer
+	// says which limit it used (as Paddle's per_page does).
+	for _, q := range []string{"limit=201", "limit=100000", "limit=99999999999999999999"} {
+		r = h.Do("GET", "/v1/messages?"+q, apptest.KeyAcme, nil)
+		require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+		require.EqualValues(t, 200, r.JSON()["limit"], q)
+	}
 }
 
 func TestMessageQueryFilters(t *testing.T) {

@@ -86,7 +86,7 @@ func TestListViewsCutLargeInputs(t *testing.T) {
 	}
 
 	// GraphQL's payload is cut the same way.
-	g := h.Do("POST", "/graphql", apptest.KeyAcmeRead, map[string]any{"query": `{ undeliveredNotifications(limit: 10) { totalCount elements { notification { notificationId payload } } } }`})
+	g := h.Do("POST", "/graphql", apptest.KeyAcmeRead, map[string]any{"query": `{ undeliveredNotifications(limit: 10, filters: {}) { totalCount elements { notification { notificationId payload } } } }`})
 	require.Equal(t, http.StatusOK, g.Status, string(g.Body))
 	require.Less(t, len(g.Body), 64<<10)
 	require.Equal(t, 4, strings.Count(string(g.Body), `"$truncated"`), string(g.Body))

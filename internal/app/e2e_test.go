@@ -107,7 +107,8 @@ func TestHappyPath(t *testing.T) {
 	require.NotEmpty(t, atts.Meta.RequestID)
 	require.Equal(t, 50, atts.Meta.Pagination.PerPage)
 	require.False(t, atts.Meta.Pagination.HasMore)
-	require.Nil(t, atts.Meta.Pagination.Next)
+	require.NotNil(t, atts.Meta.Pagination.Next, "always returned, as Paddle does")
+	require.Equal(t, h.URL+"/v1/messages/"+id+"/attempts?after="+atts.Data[0]["id"].(string), *atts.Meta.Pagination.Next)
 	require.Equal(t, 1, atts.Meta.Pagination.EstimatedTotal)
 }
 

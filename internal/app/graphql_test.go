@@ -45,16 +45,20 @@ func TestGraphQLUndelivered(t *testing.T) {
 		data, _ := out["data"].(map[string]any)
 		return data, errs
 	}
-	const q = `query($limit: Int, $cursor: String, $from: DateTime, $to: DateTime, $op: RangeOperator, $event: String) {
-	  undeliveredNotifications(limit: $limit, cursor: $cursor, filters: {eventType: $event, creationDateTime: {from: $from, to: $to, operator: $op}}) {
-	    totalCount cursor
+	const q = `query($limit: Int, $cursor: String, $filters: UndeliveredNotificationsFiltersInput!) {
+	  undeliveredNotifications(limit: $limit, cursor: $cursor, filters: $filters) {
+	    totalCount cursor limit
 	    elements { notification { eventType creationDateTime notificationId payload } error { code message } } } }`
+	window := func(from, to time.Time, op string) map[string]any {
+		return map[string]any{"from": from.Format(time.RFC3339Nano), "to": to.Format(time.RFC3339Nano), "operator": op}
+	}
 
 	var seen []string
 	cursor := ""
 	for pages := 0; ; pages++ {
 		require.Less(t, pages, 10)
-		vars := map[string]any{"limit": 3, "from": before.Add(-time.Second).Format(time.RFC3339Nano), "op": "INCLUSIVE", "event": "orders"}
+		vars := map[string]any{"limit": 3, "filters": map[string]any{"eventType": "orders",
+			"creationDateTime": window(before.Add(-time.Second), time.Now().Add(time.Hour), "INCLUSIVE")}}
 		if cursor != "" {
 			vars["cursor"] = cursor
 		}
@@ -87,26 +91,35 @@ func TestGraphQLUndelivered(t *testing.T) {
 	require.NotContains(t, seen, ok)
 
 	// Filters: another event type, an exclusive range that ends before anything.
-	data, errs := gql(q, map[string]any{"event": "signup"})
+	data, errs := gql(q, map[string]any{"filters": map[string]any{"eventType": "signup"}})
 	require.Empty(t, errs)
 	require.EqualValues(t, 0, data["undeliveredNotifications"].(map[string]any)["totalCount"])
-	data, errs = gql(q, map[string]any{"to": before.Add(-time.Minute).UnixMilli(), "op": "EXCLUSIVE"})
+	data, errs = gql(q, map[string]any{"filters": map[string]any{"creationDateTime": map[string]any{
+		"from": 0, "to": before.Add(-time.Minute).UnixMilli(), "operator": "EXCLUSIVE"}}})
 	require.Empty(t, errs)
 	require.EqualValues(t, 0, data["undeliveredNotifications"].(map[string]any)["totalCount"])
 
-	// limit over 10 is a GraphQL error naming the argument.
-	data, errs = gql(q, map[string]any{"limit": 11})
+	// limit over 10 is taken as 10, and the answer says so; below 1 is a
+	// field error naming the argument.
+	data, errs = gql(q, map[string]any{"limit": 11, "filters": map[string]any{}})
+	require.Empty(t, errs)
+	require.EqualValues(t, 10, data["undeliveredNotifications"].(map[string]any)["limit"])
+	require.Len(t, data["undeliveredNotifications"].(map[string]any)["elements"], 8)
+	data, errs = gql(q, map[string]any{"limit": 0, "filters": map[string]any{}})
 	require.Len(t, errs, 1)
-	require.Nil(t, data)
+	require.Equal(t, map[string]any{"undeliveredNotifications": nil}, data)
 	ext := errs[0].(map[string]any)["extensions"].(map[string]any)
 	require.Equal(t, "invalid_argument", ext["code"])
 	require.Equal(t, "limit", ext["field"])
-	_, errs = gql(`{ undeliveredNotifications { nope } }`, nil)
-	require.NotEmpty(t, errs, "a query the schema does not have is refused by the parser")
+	require.Equal(t, []any{"undeliveredNotifications"}, errs[0].(map[string]any)["path"])
+	_, errs = gql(`{ undeliveredNotifications(filters: {}) { nope } }`, nil)
+	require.NotEmpty(t, errs, "a query the schema does not have is refused by the validator")
+	_, errs = gql(`{ undeliveredNotifications { totalCount } }`, nil)
+	require.NotEmpty(t, errs, "filters is required, as in the seed")
 
 	// Workspace isolation and auth.
-	r := h.Do("POST", "/graphql", apptest.KeyGlobex, map[string]any{"query": `{ undeliveredNotifications { totalCount } }`})
+	r := h.Do("POST", "/graphql", apptest.KeyGlobex, map[string]any{"query": `{ undeliveredNotifications(filters: {}) { totalCount } }`})
 	require.Contains(t, string(r.Body), `"totalCount":0`)
-	r = h.Do("POST", "/graphql", "", map[string]any{"query": `{ undeliveredNotifications { totalCount } }`})
+	r = h.Do("POST", "/graphql", "", map[string]any{"query": `{ undeliveredNotifications(filters: {}) { totalCount } }`})
 	require.Equal(t, http.StatusUnauthorized, r.Status)
 }

@@ -125,7 +125,7 @@ func TestOpenAPIDocument(t *testing.T) {
 
 	_, err = c.ListMessages(ctx, client.MessageQuery{Limit: 2})
 	require.NoError(t, err)
-	_, err = c.ListMessages(ctx, client.MessageQuery{Limit: 999})
+	_, err = c.ListMessages(ctx, client.MessageQuery{MessageFilter: client.MessageFilter{Env: "not an env"}})
 	require.Error(t, err)
 	_, err = c.GetMessage(ctx, res.MessageID)
 	require.NoError(t, err)

@@ -85,7 +85,7 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 	require.EqualValues(t, 1, h.Do("GET", "/v1/messages?process_id="+pid, apptest.KeyAcme, nil).JSON()["total"])
 	sl := h.Do("GET", "/v1/send-logs/"+pid, apptest.KeyAcme, nil)
 	require.Equal(t, http.StatusOK, sl.Status, string(sl.Body))
-	gq := h.Do("POST", "/graphql", apptest.KeyAcme, map[string]any{"query": `{ undeliveredNotifications(limit: 5) { totalCount } }`})
+	gq := h.Do("POST", "/graphql", apptest.KeyAcme, map[string]any{"query": `{ undeliveredNotifications(limit: 5, filters: {}) { totalCount } }`})
 	require.Equal(t, http.StatusOK, gq.Status, string(gq.Body))
 	require.NotContains(t, string(gq.Body), `"errors"`)
 

@@ -208,7 +208,10 @@ func TestJobsAPI(t *testing.T) {
 	require.EqualValues(t, 1, r.JSON()["total"])
 	r = h.Do("GET", "/v1/jobs", apptest.KeyAcme, nil)
 	require.EqualValues(t, 7, r.JSON()["total"])
-	for _, bad := range []string{"status=running", "limit=0", "limit=500", "cursor=%21%21", "sort=asc"} {
+	r = h.Do("GET", "/v1/jobs?limit=500", apptest.KeyAcme, nil)
+	require.Equal(t, http.StatusOK, r.Status, "a limit above the maximum is clamped: %s", r.Body)
+	require.EqualValues(t, 200, r.JSON()["limit"])
+	for _, bad := range []string{"status=running", "limit=0", "cursor=%21%21", "sort=asc"} {
 		r = h.Do("GET", "/v1/jobs?"+bad, apptest.KeyAcme, nil)
 		require.Equal(t, http.StatusBadRequest, r.Status, bad)
 		require.Equal(t, strings.Split(bad, "=")[0], errorOf(t, r)["field"])

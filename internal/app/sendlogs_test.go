@@ -88,6 +88,19 @@ func TestSendLogs(t *testing.T) {
 	d = search(map[string]any{"find": map[string]any{"startDeliveryAt": map[string]any{"$lt": time.Now().Add(-time.Hour).Format(time.RFC3339)}}})
 	require.EqualValues(t, 0, d["total"])
 
+	// The seed's defaults: limit about 1000 when not given; more is clamped
+	// and parsed says what was used; campaign_id: [] matches nothing.
+	d = search(map[string]any{})
+	require.Equal(t, map[string]any{"skip": 0.0, "limit": 1000.0}, d["parsed"].(map[string]any)["options"])
+	require.Len(t, d["send_logs"], 5)
+	d = search(map[string]any{"options": map[string]any{"limit": 5000}})
+	require.EqualValues(t, 1000, d["parsed"].(map[string]any)["options"].(map[string]any)["limit"])
+	require.Len(t, d["send_logs"], 5)
+	d = search(map[string]any{"find": map[string]any{"campaign_id": []string{}}})
+	require.EqualValues(t, 0, d["total"], "an empty list of campaigns matches nothing")
+	require.Empty(t, d["send_logs"])
+	require.Equal(t, []any{}, d["parsed"].(map[string]any)["find"].(map[string]any)["campaign_id"])
+
 	for _, tc := range []struct {
 		body  string
 		field string
@@ -96,7 +109,7 @@ func TestSendLogs(t *testing.T) {
 		{`{"find":{"startDeliveryAt":{"$eq":"2024-01-01T00:00:00Z"}}}`, "find.startDeliveryAt.$eq"},
 		{`{"find":{"startDeliveryAt":{"$gte":"tuesday"}}}`, "find.startDeliveryAt.$gte"},
 		{`{"find":{"status":"sent"}}`, "find.status"},
-		{`{"options":{"limit":1001}}`, "options.limit"},
+		{`{"options":{"limit":0}}`, "options.limit"},
 		{`{"options":{"skip":-1}}`, "options.skip"},
 		{`{"find":{"startDeliveryAt":{"$gte":"2024-02-01T00:00:00Z","$lte":"2024-01-01T00:00:00Z"}}}`, "find.startDeliveryAt"},
 	} {

@@ -433,7 +433,7 @@ func (r *runner) logsShow(ctx context.Context, args []string) error {
 	fmt.Fprintf(tw, "ATTEMPTED\tOUTCOME\tCODE\tDURATION\tERROR\tBODY\n")
 	for _, a := range atts {
 		code := "-"
-		if a.ResponseCode != nil {
+		if a.ResponseCode != nil && *a.ResponseCode != 0 { // 0: no HTTP answer
 			code = fmt.Sprint(*a.ResponseCode)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%s\t%s\n", a.AttemptedAt.Local().Format("15:04:05.000"), a.Outcome, code, a.DurationMs,

@@ -4,8 +4,10 @@
 // as processes, fills the log with sends whose inputs are close to
 // max_body_bytes (their callbacks fail, so GraphQL lists them too), resets
 // the producer's peak RSS, then runs every large read at once from many
-// clients — full pages of GET /v1/messages, GraphQL with 20 aliases, the
-// send-log search at its largest, single entries in full, attempts — and
+// clients — full pages of GET /v1/messages, GraphQL (the 20 aliases of
+// issue 14, refused, and the largest answers its cost limit allows, over
+// inputs just small enough for lists to show in full), the send-log
+// search at its largest, single entries in full, attempts — and
 // reports the producer's peak RSS and Redis's peak memory against the
 // Kubernetes memory limit (deploy/k8s/producer.yaml, 512 MiB).
 //
@@ -41,10 +43,15 @@ var (
 	bin       = flag.String("bin", "", "herald binary (default: build this tree)")
 	entries   = flag.Int("entries", 250, "sends to fill the log with")
 	inputSize = flag.Int("input", 1_000_000, "bytes of each send's input")
+	listed    = flag.Int("listed", 20, "sends, made last, whose inputs lists show in full (just under 16 KiB): GraphQL's worst payloads")
 	clients   = flag.Int("c", 8, "concurrent readers")
 	duration  = flag.Duration("d", 20*time.Second, "how long the readers run")
 	keep      = flag.Bool("keep", false, "keep the work directory")
 )
+
+// listedInput is the largest input lists show in full (api.ListInputBytes
+// is 16 KiB), less room for the send's other fields.
+const listedInput = 16_000
 
 const (
 	sendKey = "hk_readbench_send_00000000000000000000000000"
@@ -154,36 +161,42 @@ workspaces:
 		return err
 	}
 	fmt.Printf("# Producer memory under the largest reads of a read-only key\n\n")
-	fmt.Printf("binary: %s; %d sends with %d-byte inputs; %d concurrent readers for %s\n\n", *bin, *entries, *inputSize, *clients, *duration)
+	fmt.Printf("binary: %s; %d sends with %d-byte inputs, then %d with %d-byte inputs; %d concurrent readers for %s\n\n",
+		*bin, *entries, *inputSize, *listed, listedInput, *clients, *duration)
 	fmt.Printf("producer RSS at start: %d MB\n", rss(prod, "VmRSS"))
 
 	// Fill.
 	hc := &http.Client{Timeout: time.Minute}
-	pad := strings.Repeat("p", *inputSize-200)
 	var ids []string
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
 	var fillErr atomic.Value
-	for i := range *entries {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			body := fmt.Sprintf(`{"product":"shop","env":"prd","notification":"orders:confirmation","input":{"params":{"id":"o%d"},"body":{"pad":%q}}}`, i, pad)
-			code, out, err := do(hc, "POST", url+"/v1/notifications/callback/send", sendKey, body)
-			if err != nil || code != http.StatusAccepted {
-				fillErr.Store(fmt.Errorf("send %d: %d %v %.200s", i, code, err, out))
-				return
-			}
-			var r struct{ MessageID string }
-			_ = json.Unmarshal(out, &r)
-			mu.Lock()
-			ids = append(ids, r.MessageID)
-			mu.Unlock()
-		}()
+	fill := func(from, n, size int) {
+		pad := strings.Repeat("p", size-200)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 4)
+		for i := from; i < from+n; i++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				body := fmt.Sprintf(`{"product":"shop","env":"prd","notification":"orders:confirmation","input":{"params":{"id":"o%d"},"body":{"pad":%q}}}`, i, pad)
+				code, out, err := do(hc, "POST", url+"/v1/notifications/callback/send", sendKey, body)
+				if err != nil || code != http.StatusAccepted {
+					fillErr.Store(fmt.Errorf("send %d: %d %v %.200s", i, code, err, out))
+					return
+				}
+				var r struct{ MessageID string }
+				_ = json.Unmarshal(out, &r)
+				mu.Lock()
+				ids = append(ids, r.MessageID)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	fill(0, *entries, *inputSize)
+	// Last, so that they are the newest: the first page of every list.
+	fill(*entries, *listed, listedInput)
 	if e, ok := fillErr.Load().(error); ok {
 		return e
 	}
@@ -191,7 +204,7 @@ workspaces:
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		_, out, err := do(hc, "GET", url+"/v1/messages?status=failed&limit=1", readKey, "")
 		var r struct{ Total int }
-		if err == nil && json.Unmarshal(out, &r) == nil && r.Total == *entries {
+		if err == nil && json.Unmarshal(out, &r) == nil && r.Total == *entries+*listed {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -209,17 +222,30 @@ workspaces:
 	_ = rdb.Do(context.Background(), "MEMORY", "PURGE").Err()
 	baseRedis := redisMem(rdb, "used_memory")
 
-	alias := make([]string, 20)
-	for i := range alias {
-		alias[i] = fmt.Sprintf("a%d: undeliveredNotifications(limit: 10) { totalCount cursor elements { notification { notificationId payload } error { code message } } }", i)
+	// GraphQL: the 20 aliases of issue 14 (refused by the cost limit), and
+	// the largest answers within it — as many aliases of the page as the
+	// cost allows, and one page with its payload asked for under as many
+	// aliases as it allows (cut at the answer limit).
+	aliases := func(n int, sel string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf("a%d: undeliveredNotifications(limit: 10, filters: {}) { %s }", i, sel)
+		}
+		q, _ := json.Marshal(map[string]string{"query": "{ " + strings.Join(parts, " ") + " }"})
+		return string(q)
 	}
-	gql, _ := json.Marshal(map[string]string{"query": "{ " + strings.Join(alias, " ") + " }"})
+	payloads := make([]string, 8)
+	for i := range payloads {
+		payloads[i] = fmt.Sprintf("p%d: payload", i)
+	}
 	reads := []struct {
 		name, method, path, body string
 	}{
 		{"GET /v1/messages?limit=200", "GET", "/v1/messages?limit=200", ""},
 		{"GET /v1/messages?limit=200&page=2", "GET", "/v1/messages?limit=200&page=2&status=failed", ""},
-		{"POST /graphql, 20 aliases x limit 10", "POST", "/graphql", string(gql)},
+		{"POST /graphql, 20 aliases x limit 10 (issue 14)", "POST", "/graphql", aliases(20, "totalCount cursor elements { notification { notificationId payload } error { code message } }")},
+		{"POST /graphql, 4 aliases x 10 payloads (cost 884)", "POST", "/graphql", aliases(4, "elements { notification { payload } }")},
+		{"POST /graphql, 8 aliases of payload x 10 (cost 921)", "POST", "/graphql", aliases(1, "elements { notification { "+strings.Join(payloads, " ")+" } }")},
 		{"POST /v1/send-logs/search limit 1000", "POST", "/v1/send-logs/search", `{"options":{"limit":1000}}`},
 		{"POST /v1/send-logs/search limit 1000, list", "POST", "/v1/send-logs/search", `{"options":{"limit":1000},"group_destinations":"list"}`},
 		{"GET /v1/messages/{id} (one 1 MB input)", "GET", "", ""},
@@ -228,6 +254,8 @@ workspaces:
 	type stat struct {
 		n, maxBytes, errs int64
 		maxDur            time.Duration
+		// gqlCode is the code of the first GraphQL error seen ("ok": none).
+		gqlCode string
 	}
 	stats := make([]stat, len(reads))
 	var smu sync.Mutex
@@ -268,16 +296,27 @@ workspaces:
 				}
 				st.maxBytes = max(st.maxBytes, int64(len(out)))
 				st.maxDur = max(st.maxDur, d)
+				if rd.path == "/graphql" && st.gqlCode == "" && code == http.StatusOK {
+					st.gqlCode = "ok"
+					var g struct {
+						Errors []struct {
+							Extensions struct{ Code string }
+						}
+					}
+					if json.Unmarshal(out, &g) == nil && len(g.Errors) > 0 {
+						st.gqlCode = g.Errors[0].Extensions.Code
+					}
+				}
 				smu.Unlock()
 			}
 		}()
 	}
 	rwg.Wait()
-	fmt.Println("| read | requests | largest answer | slowest | errors |")
-	fmt.Println("| --- | --- | --- | --- | --- |")
+	fmt.Println("| read | requests | largest answer | slowest | HTTP errors | GraphQL |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- |")
 	for i, rd := range reads {
 		st := stats[i]
-		fmt.Printf("| %s | %d | %.1f KB | %d ms | %d |\n", rd.name, st.n, float64(st.maxBytes)/1e3, st.maxDur.Milliseconds(), st.errs)
+		fmt.Printf("| %s | %d | %.1f KB | %d ms | %d | %s |\n", rd.name, st.n, float64(st.maxBytes)/1e3, st.maxDur.Milliseconds(), st.errs, st.gqlCode)
 	}
 	peak := rss(prod, "VmHWM")
 	fmt.Printf("\nproducer peak RSS during the reads: %d MB (Kubernetes limit 512 MiB = 537 MB)\n", peak)

@@ -65,14 +65,7 @@ local function record(i)
 
   local akey = base .. 'a:' .. id
   local was_un = (h.ec ~= '' and h.st ~= 'sent') and 1 or 0
-  local n = redis.call('RPUSH', akey, ARGV[i + 6])
-  if n == 1 then
-    -- a new list lives as long as its entry
-    local exp = redis.call('PEXPIRETIME', ekey)
-    if exp > 0 then redis.call('PEXPIREAT', akey, exp) end
-  elseif n > cap then
-    redis.call('LTRIM', akey, -cap, -1)
-  end
+  local attempt = ARGV[i + 6]
 
   h.a = h.a + 1
   -- ga counts the attempts of this generation: retries and backoff restart
@@ -97,7 +90,23 @@ local function record(i)
     else
       to = 'failed'
       h.na = ''
+      if outcome == 'retry' then
+        -- The worker sent a retryable failure, but this was the last
+        -- attempt: it is recorded as what it turned out to be. The key is
+        -- Go's encoding of Attempt.Outcome; inside a JSON string value a
+        -- quote is escaped, so only the key itself can match.
+        local s, e = string.find(attempt, '"outcome":"retry"', 1, true)
+        if s then attempt = string.sub(attempt, 1, s - 1) .. '"outcome":"failed"' .. string.sub(attempt, e + 1) end
+      end
     end
+  end
+  local n = redis.call('RPUSH', akey, attempt)
+  if n == 1 then
+    -- a new list lives as long as its entry
+    local exp = redis.call('PEXPIRETIME', ekey)
+    if exp > 0 then redis.call('PEXPIREAT', akey, exp) end
+  elseif n > cap then
+    redis.call('LTRIM', akey, -cap, -1)
   end
   if h.na ~= '' then
     redis.call('ZADD', due, h.na, id)

@@ -42,10 +42,13 @@ func TestErrorsMatchCodes(t *testing.T) {
 	_, err = c.Send(ctx, client.Callback, client.SendRequest{Product: "shop", Env: "prd", Notification: "orders:confirmation",
 		Input: client.CallbackInput{Params: map[string]any{"id": "x"}, Body: strings.Repeat("a", 2<<20)}})
 	require.ErrorIs(t, err, client.ErrPayloadTooLarge)
-	_, err = c.ListMessages(ctx, client.MessageQuery{Limit: 500})
+	page, err := c.ListMessages(ctx, client.MessageQuery{Limit: 500})
+	require.NoError(t, err)
+	require.Equal(t, 200, page.Limit, "a limit above the maximum is clamped, and the page says so")
+	_, err = c.ListMessages(ctx, client.MessageQuery{MessageFilter: client.MessageFilter{Env: "not an env"}})
 	require.ErrorIs(t, err, client.ErrInvalidArgument)
 	require.ErrorAs(t, err, &apiErr)
-	require.Equal(t, "limit", apiErr.Field)
+	require.Equal(t, "env", apiErr.Field)
 	require.False(t, client.IsRetryable(err))
 }
 
@@ -121,10 +124,14 @@ func TestFixingFailures(t *testing.T) {
 	require.Len(t, page.Elements, 2)
 	require.NotEmpty(t, page.Cursor)
 	require.Equal(t, "DELIVERY_ERROR", page.Elements[0].Error.Code)
-	_, err = c.ListUndelivered(ctx, client.UndeliveredQuery{Limit: 11})
+	page, err = c.ListUndelivered(ctx, client.UndeliveredQuery{Limit: 11, From: time.Now().Add(-time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 10, page.Limit, "more than 10 is taken as 10")
+	require.GreaterOrEqual(t, page.TotalCount, 3)
+	_, err = c.ListUndelivered(ctx, client.UndeliveredQuery{EventType: "not a tag"})
 	var gqlErr *client.GraphQLError
 	require.ErrorAs(t, err, &gqlErr)
-	require.Equal(t, "limit", gqlErr.Extensions["field"])
+	require.Equal(t, "filters.eventType", gqlErr.Extensions["field"])
 
 	_, err = c.SetStatus(ctx, failed[0], client.StatusSent, "")
 	require.ErrorIs(t, err, client.ErrConflict)

@@ -171,7 +171,9 @@ func (c *Client) GetMessage(ctx context.Context, id string) (*Message, error) {
 
 // Attempt is one delivery attempt.
 type Attempt struct {
-	ID                  string    `json:"id"`
+	ID string `json:"id"`
+	// ResponseCode is the HTTP status of the answer; 0 when there was none
+	// (a transport error, a channel that is not HTTP).
 	ResponseCode        *int      `json:"response_code"`
 	ResponseContentType string    `json:"response_content_type"`
 	ResponseBody        string    `json:"response_body"`
@@ -189,7 +191,9 @@ type AttemptPage struct {
 	Meta struct {
 		RequestID  string `json:"request_id"`
 		Pagination struct {
-			PerPage        int     `json:"per_page"`
+			PerPage int `json:"per_page"`
+			// Next is always set: this request's URL with after moved to
+			// the end of the page.
 			Next           *string `json:"next"`
 			HasMore        bool    `json:"has_more"`
 			EstimatedTotal int     `json:"estimated_total"`

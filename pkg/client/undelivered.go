@@ -11,12 +11,13 @@ import (
 // UndeliveredQuery selects undelivered notifications: failed ones, and ones
 // waiting for a retry or held by an open breaker.
 type UndeliveredQuery struct {
-	// Limit is at most 10 (default 10).
+	// Limit is at most 10 (default 10; more is taken as 10).
 	Limit  int
 	Cursor string
 	// EventType is the notification tag.
 	EventType string
-	From, To  time.Time
+	// From and To bound the creation time; either may be zero (open).
+	From, To time.Time
 	// Exclusive leaves From and To themselves out of the range.
 	Exclusive bool
 }
@@ -45,12 +46,20 @@ type UndeliveredPage struct {
 	TotalCount int           `json:"totalCount"`
 	Cursor     string        `json:"cursor"`
 	Elements   []Undelivered `json:"elements"`
+	// Limit is the page size used (the limit asked for, at most 10).
+	Limit int `json:"limit"`
 }
 
-const undeliveredQuery = `query($limit: Int, $cursor: String, $event: String, $from: DateTime, $to: DateTime, $op: RangeOperator) {
-  undeliveredNotifications(limit: $limit, cursor: $cursor, filters: {eventType: $event, creationDateTime: {from: $from, to: $to, operator: $op}}) {
-    totalCount cursor
+const undeliveredQuery = `query($limit: Int, $cursor: String, $filters: UndeliveredNotificationsFiltersInput!) {
+  undeliveredNotifications(limit: $limit, cursor: $cursor, filters: $filters) {
+    totalCount cursor limit
     elements { notification { eventType creationDateTime notificationId payload channel status } error { code message } } } }`
+
+// Open ends of a creation range (the schema's from and to are required).
+var (
+	openFrom = time.UnixMilli(0)
+	openTo   = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+)
 
 // GraphQLError is an error of a GraphQL answer.
 type GraphQLError struct {
@@ -69,18 +78,25 @@ func (c *Client) ListUndelivered(ctx context.Context, q UndeliveredQuery) (*Unde
 	if q.Cursor != "" {
 		vars["cursor"] = q.Cursor
 	}
+	filters := map[string]any{}
 	if q.EventType != "" {
-		vars["event"] = q.EventType
+		filters["eventType"] = q.EventType
 	}
-	if !q.From.IsZero() {
-		vars["from"] = timeParam(q.From)
+	if !q.From.IsZero() || !q.To.IsZero() {
+		from, to := q.From, q.To
+		if from.IsZero() {
+			from = openFrom
+		}
+		if to.IsZero() {
+			to = openTo
+		}
+		op := "INCLUSIVE"
+		if q.Exclusive {
+			op = "EXCLUSIVE"
+		}
+		filters["creationDateTime"] = map[string]any{"from": from.UTC().Format(time.RFC3339Nano), "to": to.UTC().Format(time.RFC3339Nano), "operator": op}
 	}
-	if !q.To.IsZero() {
-		vars["to"] = timeParam(q.To)
-	}
-	if q.Exclusive {
-		vars["op"] = "EXCLUSIVE"
-	}
+	vars["filters"] = filters
 	var out struct {
 		Data *struct {
 			UndeliveredNotifications *UndeliveredPage `json:"undeliveredNotifications"`

@@ -388,16 +388,19 @@ export interface IGetMessagesQuery extends IMessageFilters {
  */
 export interface IAttempt {
   id: string;
-  response_code?: number | null;
-  response_content_type?: string;
-  /** Truncated to 4 KiB. */
-  response_body?: string;
+  /** The HTTP status of the answer; 0 when there was none (transport error, SMTP). */
+  response_code: number;
+  /** null when the answer had none. */
+  response_content_type: string | null;
+  /** Truncated to 4 KiB; "" when the answer had no body. */
+  response_body: string;
   attempted_at: string;
   duration_ms: number;
   /** A transport error (no response). */
   error?: string;
   error_code?: string;
-  outcome?: string;
+  /** failed: the last attempt of a message that ended failed. */
+  outcome: 'sent' | 'retry' | 'failed';
   reprocess_generation?: number;
   settled_recipients?: string[];
 }
@@ -412,7 +415,8 @@ export interface IAttemptPage {
     request_id: string;
     pagination: {
       per_page: number;
-      next?: string | null;
+      /** Always set: this request's absolute URL with after moved to the end of the page. */
+      next: string;
       has_more: boolean;
       estimated_total: number;
     };
@@ -561,7 +565,7 @@ export interface IUndeliveredFilters {
 }
 
 export interface IUndeliveredOptions extends IRequestOptions {
-  /** At most 10 (default 10). */
+  /** Default 10; more is taken as 10 (the page's limit says what was used). */
   limit?: number;
   /** The cursor of the previous page. */
   cursor?: string;
@@ -594,6 +598,8 @@ export interface IUndeliveredResult {
   totalCount: number;
   cursor: string;
   elements: IUndeliveredNotification[];
+  /** The page size used: the limit asked for, at most 10. */
+  limit: number;
 }
 
 // ----------------------------------------------------------------- errors

@@ -4,12 +4,18 @@ import { signalOf } from './notifications.js';
 import { PagePromise } from './paging.js';
 import type { IUndeliveredFilters, IUndeliveredNotification, IUndeliveredOptions, IUndeliveredResult } from './types.js';
 
-const query = `query($limit: Int, $cursor: String, $event: String, $from: DateTime, $to: DateTime, $op: RangeOperator) {
-  undeliveredNotifications(limit: $limit, cursor: $cursor, filters: {eventType: $event, creationDateTime: {from: $from, to: $to, operator: $op}}) {
-    totalCount cursor
+// The seed's schema: filters is required, and from/to are required inside
+// creationDateTime; open ends of a range are filled in below.
+const query = `query($limit: Int, $cursor: String, $filters: UndeliveredNotificationsFiltersInput!) {
+  undeliveredNotifications(limit: $limit, cursor: $cursor, filters: $filters) {
+    totalCount cursor limit
     elements { notification { eventType creationDateTime notificationId payload channel status } error { code message } }
   }
 }`;
+
+/** The open ends of a creation range. */
+const openFrom = '1970-01-01T00:00:00.000Z';
+const openTo = '9999-12-31T23:59:59.999Z';
 
 /** The HTTP status that goes with a GraphQL error's code. */
 const statusOf: Record<string, number> = {
@@ -35,13 +41,18 @@ export function undelivered(
   filters: IUndeliveredFilters = {},
   options: IUndeliveredOptions = {},
 ): PagePromise<IUndeliveredResult, IUndeliveredNotification> {
-  const vars: Record<string, unknown> = {};
+  const f: Record<string, unknown> = {};
+  const vars: Record<string, unknown> = { filters: f };
   if (options.limit !== undefined) vars.limit = options.limit;
-  if (filters.eventType) vars.event = filters.eventType;
+  if (filters.eventType) f.eventType = filters.eventType;
   const r = filters.creationDateTime;
-  if (r?.from !== undefined) vars.from = isoDate(r.from, 'filters.creationDateTime.from');
-  if (r?.to !== undefined) vars.to = isoDate(r.to, 'filters.creationDateTime.to');
-  if (r?.operator) vars.op = r.operator;
+  if (r && (r.from !== undefined || r.to !== undefined || r.operator)) {
+    f.creationDateTime = {
+      from: r.from !== undefined ? isoDate(r.from, 'filters.creationDateTime.from') : openFrom,
+      to: r.to !== undefined ? isoDate(r.to, 'filters.creationDateTime.to') : openTo,
+      ...(r.operator ? { operator: r.operator } : {}),
+    };
+  }
   const fetchPage = async (cursor: string | undefined): Promise<IUndeliveredResult> => {
     const answer = await t.call<GraphQLAnswer>('POST', '/graphql', {
       body: { query, variables: cursor ? { ...vars, cursor } : vars },

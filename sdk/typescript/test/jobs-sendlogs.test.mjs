@@ -167,11 +167,16 @@ describe('undelivered (GraphQL)', () => {
     assert.deepEqual(walked, [...ids].reverse());
   });
 
+  it('a limit above 10 is taken as 10; an open-ended range works', async () => {
+    const page = await herald.undelivered({ creationDateTime: { from: new Date(Date.now() - 3600_000) } }, { limit: 11 });
+    assert.equal(page.limit, 10);
+  });
+
   it('a GraphQL error is a HeraldError with its code and field', async () => {
-    const err = await herald.undelivered({}, { limit: 11 }).catch((e) => e);
+    const err = await herald.undelivered({ eventType: 'not a tag' }).catch((e) => e);
     assert.ok(err instanceof HeraldError);
     assert.equal(err.code, 'invalid_argument');
-    assert.equal(err.field, 'limit');
+    assert.equal(err.field, 'filters.eventType');
     assert.equal(err.status, 400);
   });
 });

@@ -195,7 +195,7 @@ function attemptsTable(attempts) {
       cell('#', String(i + 1) + (a.reprocess_generation ? ` (reprocess #${a.reprocess_generation})` : '')),
       cell('When', timeEl(a.attempted_at)),
       cell('Outcome', badge(a.outcome || 'unknown', 'outcome')),
-      cell('Response code', a.response_code != null ? String(a.response_code) : h('span', { class: 'muted' }, 'none')),
+      cell('Response code', a.response_code ? String(a.response_code) : h('span', { class: 'muted' }, 'none')),
       cell('Duration', `${a.duration_ms} ms`),
       cell('Error', a.error_code || a.error ? [a.error_code ? h('strong', {}, a.error_code) : null, a.error ? ' ' + a.error : null] : h('span', { class: 'muted' }, '—')),
       cell('Response body', responseBody(a)),
